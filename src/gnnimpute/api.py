@@ -1,0 +1,181 @@
+"""`impute(adata, ...)`: the AnnData-facing entry point that composes graph, model and training."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ._constants import EMBEDDING_KEY, KEY
+from .errors import InputError
+from .graph import build_graph, pca
+from .inputs import GeneInput, ProjectedInput
+from .io import validate_counts
+from .model import GNNImputeModel
+from .norm import scale_rows, size_factors
+from .train import TrainConfig, fit, predict, resolve_device
+
+ENCODER_INPUTS = ("pca", "genes")
+
+
+def impute(
+    adata: ad.AnnData,
+    *,
+    layer: str | None = None,
+    key_added: str = KEY,
+    copy: bool = False,
+    random_state: int = 0,
+    k: int = 5,
+    n_pcs: int = 50,
+    encoder_input: str = "pca",
+    n_input: int | None = 100,
+    heads: int = 3,
+    layer_type: str = "gat",
+    hidden: tuple[int, int] = (512, 50),
+    dropout: float = 0.1,
+    epochs: int = 3000,
+    patience: int = 200,
+    lr: float = 3e-3,
+    mask_rate: float = 0.1,
+    val_rate: float = 0.05,
+    gene_batch: int = 1024,
+    device: str = "auto",
+    threads: int | None = None,
+    allow_non_integer: bool = False,
+    progress: bool = True,
+    qc_summary: dict | None = None,
+) -> ad.AnnData:
+    """Impute dropout in a cells x genes count matrix with a graph autoencoder.
+
+    The model learns only from these counts: it hides observed entries and learns to predict them.
+    No QC happens here (see `gnnimpute.qc`), so every cell and gene is kept in order.
+
+    Parameters
+    ----------
+    adata
+        Raw counts in `X` (or in `layers[layer]`); the input layer is never changed.
+    encoder_input, n_input
+        What the encoder reads: "pca", the log-normalized counts of all genes projected on their
+        first `n_input` principal axes (fixed; hidden entries are subtracted), or "genes", the
+        log-normalized counts of the `n_input` most variable genes (all if None). The decoder
+        always predicts every gene.
+    copy
+        Annotate and return a copy instead of `adata` itself.
+
+    Returns
+    -------
+    The annotated AnnData, with
+    `layers[key_added]`: imputed values, float32, in normalized-count space (cell i scaled by
+    median(L) / L_i, L_i its total counts);
+    `obsm['X_' + key_added]`: the bottleneck embedding (cells x hidden[1]);
+    `uns[key_added]`: params, seed, versions, per-epoch losses, QC summary and wall time.
+    """
+    start = time.perf_counter()
+    if copy:
+        adata = adata.copy()
+    counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
+    validate_counts(ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1)
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(random_state)
+    dev = resolve_device(device)
+
+    factors = size_factors(counts)
+    target = scale_rows(counts, factors)
+    log_norm = target.copy()
+    log_norm.data = np.log1p(log_norm.data)
+    if encoder_input not in ENCODER_INPUTS:
+        raise InputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
+    n_comps = max(n_pcs, n_input or 0) if encoder_input == "pca" else n_pcs
+    pcs, loadings = pca(log_norm, n_comps, random_state=random_state)
+    edge_index = build_graph(pcs[:, :n_pcs], k=k, random_state=random_state)
+    if encoder_input == "pca":
+        inputs = ProjectedInput(log_norm, loadings[:, : n_input or n_comps], dev)
+    else:
+        inputs = GeneInput(log_norm, select_input_genes(log_norm, n_input), dev)
+    ei = torch.as_tensor(edge_index, device=dev)
+    model = GNNImputeModel(
+        inputs.n_features,
+        counts.shape[1],
+        hidden=hidden,
+        heads=heads,
+        layer_type=layer_type,
+        dropout=dropout,
+    ).to(dev)
+    config = TrainConfig(
+        epochs=epochs,
+        patience=patience,
+        lr=lr,
+        mask_rate=mask_rate,
+        val_rate=val_rate,
+        gene_batch=gene_batch,
+        progress=progress,
+    )
+    result = fit(model, inputs, ei, target, config, seed=random_state)
+    imputed, embedding = predict(model, inputs, ei)
+
+    adata.layers[key_added] = imputed
+    adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
+    adata.uns[key_added] = {
+        "params": {
+            "layer": layer,
+            "k": k,
+            "n_pcs": n_pcs,
+            "encoder_input": encoder_input,
+            "n_input": inputs.n_features,
+            "gene_batch": gene_batch,
+            "heads": heads,
+            "layer_type": layer_type,
+            "hidden": list(hidden),
+            "dropout": dropout,
+            "epochs": epochs,
+            "patience": patience,
+            "lr": lr,
+            "mask_rate": mask_rate,
+            "val_rate": val_rate,
+            "device": str(dev),
+            "threads": torch.get_num_threads(),
+            "allow_non_integer": allow_non_integer,
+        },
+        "seed": random_state,
+        "versions": _versions(),
+        "history": {key: np.asarray(v, dtype=np.float64) for key, v in result.history.items()},
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "n_edges": int(edge_index.shape[1]),
+        "qc": qc_summary if qc_summary is not None else {},
+        "train_seconds": result.seconds,
+        "wall_seconds": time.perf_counter() - start,
+        "normalization": "layers are counts x median(L)/L_i, L_i the cell's total counts in X",
+    }
+    return adata
+
+
+def select_input_genes(log_norm: sp.csr_matrix, n_genes: int | None) -> np.ndarray:
+    """Indices of the most variable genes (variance of log-normalized counts), in matrix order."""
+    n_total = log_norm.shape[1]
+    if n_genes is None or n_genes >= n_total:
+        return np.arange(n_total)
+    if n_genes < 1:
+        raise InputError(f"n_input_genes must be >= 1, got {n_genes}")
+    mean = np.asarray(log_norm.mean(axis=0)).ravel()
+    sq = log_norm.multiply(log_norm)
+    var = np.asarray(sq.mean(axis=0)).ravel() - mean**2
+    top = np.argsort(-var, kind="stable")[:n_genes]
+    return np.sort(top)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("gnnimpute", "torch", "torch_geometric", "scanpy", "anndata", "numpy", "scipy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out

@@ -1,0 +1,349 @@
+"""The `gnnimpute` command line: thin click commands that parse, call the API and write."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import InputError
+
+log = logging.getLogger("gnnimpute")
+
+
+def _hidden_sizes(ctx, param, value: str) -> tuple[int, int]:
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected two integers like 512,50") from None
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise click.BadParameter("expected two positive integers like 512,50")
+    return sizes
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        format="%(message)s", stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO
+    )
+    logging.getLogger("gnnimpute").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _run_safely(fn):
+    """Turn user errors into one line and exit 1; Ctrl-C into exit 130 with nothing written."""
+    try:
+        return fn()
+    except (InputError, RuntimeError, ValueError) as exc:
+        raise click.ClickException(
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        ) from exc
+    except KeyboardInterrupt:
+        click.echo("interrupted; no output written", err=True)
+        sys.exit(130)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, "--version", message="%(version)s")
+def main() -> None:
+    """GNNImpute: impute dropout in single-cell RNA-seq counts with a graph-attention autoencoder."""
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.argument("output", metavar="OUTPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--layer", default=None, help="Read counts from this layer of an .h5ad instead of X.")
+@click.option(
+    "--transpose", is_flag=True, help="CSV/TSV input is genes x cells (default: cells x genes)."
+)
+@click.option(
+    "--allow-non-integer",
+    is_flag=True,
+    help="Accept non-integer values (e.g. ambient-corrected counts).",
+)
+@click.option(
+    "--no-qc",
+    is_flag=True,
+    help="Keep every cell and gene; output names and order equal the input.",
+)
+@click.option(
+    "--min-genes",
+    default=200,
+    type=click.IntRange(min=0),
+    help="QC: drop cells with fewer detected genes.",
+)
+@click.option(
+    "--min-cells",
+    default=3,
+    type=click.IntRange(min=0),
+    help="QC: drop genes detected in fewer cells.",
+)
+@click.option(
+    "--max-pct-mt",
+    default=None,
+    type=click.FloatRange(0, 100),
+    help="QC: drop cells above this mitochondrial percentage (genes named MT-/mt-).",
+)
+@click.option(
+    "--max-counts",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="QC: drop cells with more total counts (UMIs).",
+)
+@click.option(
+    "--max-genes",
+    default=None,
+    type=click.IntRange(min=1),
+    help="QC: drop cells with more detected genes.",
+)
+@click.option(
+    "--k", default=5, type=click.IntRange(min=1), help="Neighbours per cell in the kNN graph."
+)
+@click.option(
+    "--pcs", default=50, type=click.IntRange(min=2), help="Principal components for the kNN graph."
+)
+@click.option(
+    "--encoder-input",
+    type=click.Choice(["pca", "genes"]),
+    default="pca",
+    help="Encoder reads fixed PCA projections of all genes, or the most variable genes.",
+)
+@click.option(
+    "--n-input",
+    default=100,
+    type=click.IntRange(min=1),
+    help="Encoder input size: principal axes (pca) or genes (genes).",
+)
+@click.option(
+    "--heads",
+    default=3,
+    type=click.IntRange(min=1),
+    help="Attention heads per GAT layer (averaged).",
+)
+@click.option(
+    "--layer-type",
+    type=click.Choice(["gat", "gcn"]),
+    default="gat",
+    help="gcn is the no-attention ablation.",
+)
+@click.option(
+    "--hidden",
+    default="512,50",
+    callback=_hidden_sizes,
+    help="Encoder sizes: hidden layer, bottleneck.",
+)
+@click.option(
+    "--dropout",
+    default=0.1,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Dropout probability.",
+)
+@click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
+@click.option(
+    "--patience",
+    default=200,
+    type=click.IntRange(min=1),
+    help="Stop after this many epochs without validation improvement.",
+)
+@click.option(
+    "--lr", default=3e-3, type=click.FloatRange(min=0, min_open=True), help="Adam learning rate."
+)
+@click.option(
+    "--mask-rate",
+    default=0.1,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Share of observed non-zeros hidden from the encoder each epoch.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    type=int,
+    help="Random seed; the same seed gives the same output on the CPU.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    help="auto = CUDA when available.",
+)
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(min=1),
+    help="CPU threads for torch (default: torch's choice).",
+)
+@click.option("--quiet", is_flag=True, help="No progress or log output on stderr.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def impute(
+    input_path,
+    output,
+    layer,
+    transpose,
+    allow_non_integer,
+    no_qc,
+    min_genes,
+    min_cells,
+    max_pct_mt,
+    max_counts,
+    max_genes,
+    quiet,
+    force,
+    seed,
+    pcs,
+    n_input,
+    **params,
+):
+    """Impute INPUT (.h5ad, 10x .h5, 10x folder, .csv/.tsv[.gz]) into OUTPUT (.h5ad).
+
+    OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space),
+    obsm['X_gnnimpute'] and uns['gnnimpute'].
+    """
+    _setup_logging(quiet)
+
+    def run():
+        from .api import impute as impute_api
+        from .io import check_output_path, read_input, validate_counts, write_h5ad_atomic
+        from .qc import filter_cells_genes, no_qc_summary
+
+        check_output_path(output, force=force)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default" if not quiet else "ignore", UserWarning)
+            adata = read_input(input_path, layer=layer, transpose=transpose)
+        validate_counts(adata, allow_non_integer=allow_non_integer, min_cells=params["k"] + 1)
+        if no_qc:
+            summary = no_qc_summary(adata)
+        else:
+            adata, summary = filter_cells_genes(
+                adata,
+                min_genes=min_genes,
+                min_cells=min_cells,
+                max_pct_mt=max_pct_mt,
+                max_counts=max_counts,
+                max_genes=max_genes,
+            )
+        log.info(
+            "%d cells x %d genes after QC (from %d x %d)",
+            adata.n_obs,
+            adata.n_vars,
+            summary["n_cells_in"],
+            summary["n_genes_in"],
+        )
+        impute_api(
+            adata,
+            random_state=seed,
+            n_pcs=pcs,
+            n_input=n_input,
+            allow_non_integer=allow_non_integer,
+            progress=not quiet,
+            qc_summary=summary,
+            **params,
+        )
+        write_h5ad_atomic(adata, output, force=force)
+        info = adata.uns["gnnimpute"]
+        log.info(
+            "wrote %s: %d cells x %d genes, %d epochs (best %d), %.1f s",
+            output,
+            adata.n_obs,
+            adata.n_vars,
+            info["epochs_run"],
+            info["best_epoch"],
+            info["wall_seconds"],
+        )
+
+    _run_safely(run)
+
+
+@main.command()
+@click.argument("output", metavar="OUTPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--cells", default=4000, type=click.IntRange(min=1), help="Number of cells.")
+@click.option("--genes", default=20000, type=click.IntRange(min=1), help="Number of genes.")
+@click.option(
+    "--groups", default=2, type=click.IntRange(min=1), help="Number of cell groups (paper: 2 or 6)."
+)
+@click.option(
+    "--dropout-mid",
+    default=5.0,
+    type=float,
+    help="Logistic dropout midpoint, in log mean expression.",
+)
+@click.option(
+    "--dropout-shape",
+    default=-1.0,
+    type=float,
+    help="Logistic dropout shape (negative: low means drop more).",
+)
+@click.option(
+    "--de-prob",
+    default=0.1,
+    type=click.FloatRange(0, 1),
+    help="Probability that a gene is differentially expressed per group.",
+)
+@click.option(
+    "--de-fac-scale",
+    default=0.25,
+    type=click.FloatRange(min=0),
+    help="Scale (sdlog) of DE factors.",
+)
+@click.option("--lib-loc", default=11.0, type=float, help="Mean of log library size.")
+@click.option("--seed", default=0, type=int, help="Random seed.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No log output on stderr.")
+def simulate(
+    output,
+    cells,
+    genes,
+    groups,
+    dropout_mid,
+    dropout_shape,
+    de_prob,
+    de_fac_scale,
+    lib_loc,
+    seed,
+    force,
+    quiet,
+):
+    """Simulate Splat-model counts into OUTPUT (.h5ad): X observed, layers['truth'], obs['group']."""
+    _setup_logging(quiet)
+
+    def run():
+        from .io import check_output_path, write_h5ad_atomic
+        from .simulate import simulate_splat
+
+        check_output_path(output, force=force)
+        adata = simulate_splat(
+            cells,
+            genes,
+            groups,
+            dropout_mid=dropout_mid,
+            dropout_shape=dropout_shape,
+            de_prob=de_prob,
+            de_fac_scale=de_fac_scale,
+            lib_loc=lib_loc,
+            random_state=seed,
+        )
+        write_h5ad_atomic(adata, output, force=force)
+        zeros = 1 - adata.X.nnz / (adata.n_obs * adata.n_vars)
+        log.info(
+            "wrote %s: %d cells x %d genes, %d groups, %.1f%% zeros",
+            output,
+            cells,
+            genes,
+            groups,
+            100 * zeros,
+        )
+
+    _run_safely(run)
+
+
+def _register_benchmark_commands() -> None:
+    from . import cli_benchmark
+
+    for name in ("mask", "split", "evaluate", "benchmark"):
+        command = getattr(cli_benchmark, name, None)
+        if command is not None:
+            main.add_command(command, name)
+
+
+_register_benchmark_commands()

@@ -1,0 +1,77 @@
+"""PCA and the kNN cell graph, held as a sparse edge list (never an N x N matrix)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+EXACT_KNN_MAX_CELLS = 50_000  # beyond this, approximate neighbours (pynndescent) pay for themselves
+
+
+def pca(
+    log_norm: sp.spmatrix, n_pcs: int = 50, *, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components (cells x d) and loadings (genes x d) of log-normalized counts.
+
+    Centering is implicit (scanpy's sparse PCA), so the matrix stays sparse.
+    """
+    import anndata as ad
+    import scanpy as sc
+
+    n_comps = int(min(n_pcs, log_norm.shape[0] - 1, log_norm.shape[1] - 1))
+    if n_comps < 1:
+        raise ValueError(f"PCA needs at least 2 cells and 2 genes, got {log_norm.shape}")
+    tmp = ad.AnnData(X=sp.csr_matrix(log_norm, dtype=np.float32))
+    sc.pp.pca(tmp, n_comps=n_comps, random_state=random_state, svd_solver="arpack")
+    return (
+        np.asarray(tmp.obsm["X_pca"], dtype=np.float32),
+        np.asarray(tmp.varm["PCs"], dtype=np.float32),
+    )
+
+
+def knn_indices(embedding: np.ndarray, k: int, *, random_state: int = 0) -> np.ndarray:
+    """Indices (n_cells x k) of each cell's k nearest other cells, Euclidean."""
+    n = embedding.shape[0]
+    if n <= k:
+        raise ValueError(f"need more than k={k} cells for a kNN graph, got {n}")
+    if n <= EXACT_KNN_MAX_CELLS:
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k + 1, metric="euclidean").fit(embedding)
+        idx = nn.kneighbors(embedding, return_distance=False)
+    else:
+        from pynndescent import NNDescent
+
+        index = NNDescent(
+            embedding, n_neighbors=k + 1, metric="euclidean", random_state=random_state
+        )
+        idx, _ = index.neighbor_graph
+    return _drop_self(idx, k)
+
+
+def _drop_self(idx: np.ndarray, k: int) -> np.ndarray:
+    """Remove each cell from its own list; duplicates of a cell can shift where it appears."""
+    rows = np.arange(idx.shape[0])[:, None]
+    not_self = idx != rows
+    # keep the first k non-self neighbours of each row
+    order = np.argsort(~not_self, axis=1, kind="stable")
+    return np.take_along_axis(idx, order, axis=1)[:, :k]
+
+
+def knn_edge_index(neighbors: np.ndarray, *, self_loops: bool = True) -> np.ndarray:
+    """Symmetric edge list (2 x E, int64) from neighbour lists, with self-loops for the GNN."""
+    n, k = neighbors.shape
+    src = np.repeat(np.arange(n), k)
+    dst = neighbors.ravel()
+    adj = sp.coo_matrix((np.ones(src.size, dtype=np.float32), (src, dst)), shape=(n, n)).tocsr()
+    adj = adj.maximum(adj.T)
+    if self_loops:
+        adj = adj.maximum(sp.identity(n, dtype=np.float32, format="csr"))
+    adj = adj.tocoo()
+    # PyG convention: edge (j -> i) sends j's message to i; the graph is symmetric so order is moot
+    return np.vstack([adj.col, adj.row]).astype(np.int64)
+
+
+def build_graph(pcs: np.ndarray, *, k: int = 5, random_state: int = 0) -> np.ndarray:
+    """kNN on principal components -> symmetric edge list with self-loops (2 x E)."""
+    return knn_edge_index(knn_indices(pcs, k, random_state=random_state))

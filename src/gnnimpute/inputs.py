@@ -1,0 +1,68 @@
+"""Encoder inputs that can hide chosen entries cheaply, once per epoch.
+
+Two forms: the log-normalized counts of selected genes (dense), or their projection on fixed
+principal axes. Hiding an entry in the projected form subtracts its contribution, a sparse
+update, so the encoder never needs the full genes x hidden first layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+class EncoderInput:
+    """Base: `full()` is the input with nothing hidden, `hidden(...)` with the given entries zeroed."""
+
+    n_features: int
+
+    def full(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def hidden(self, rows: np.ndarray, cols: np.ndarray, log_values: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class GeneInput(EncoderInput):
+    """Log-normalized counts of the chosen genes, as a dense cells x genes tensor."""
+
+    def __init__(self, log_norm: sp.csr_matrix, genes: np.ndarray, device: torch.device):
+        self._x = torch.as_tensor(log_norm[:, genes].toarray(), dtype=torch.float32, device=device)
+        self._pos = np.full(log_norm.shape[1], -1, dtype=np.int64)
+        self._pos[genes] = np.arange(genes.size)
+        self.n_features = int(genes.size)
+
+    def full(self) -> torch.Tensor:
+        return self._x
+
+    def hidden(self, rows, cols, log_values) -> torch.Tensor:
+        pos = self._pos[cols]
+        keep = pos >= 0
+        x = self._x.clone()
+        x[
+            torch.as_tensor(rows[keep], device=x.device),
+            torch.as_tensor(pos[keep], device=x.device),
+        ] = 0.0
+        return x
+
+
+class ProjectedInput(EncoderInput):
+    """Centered log-normalized counts of all genes projected on fixed loadings (genes x d)."""
+
+    def __init__(self, log_norm: sp.csr_matrix, loadings: np.ndarray, device: torch.device):
+        loadings = np.asarray(loadings, dtype=np.float32)
+        mean = np.asarray(log_norm.mean(axis=0), dtype=np.float32).ravel()
+        proj = np.asarray(log_norm @ loadings, dtype=np.float32) - mean @ loadings
+        self._x = torch.as_tensor(proj, device=device)
+        self._loadings = loadings
+        self._shape = log_norm.shape
+        self.n_features = int(loadings.shape[1])
+
+    def full(self) -> torch.Tensor:
+        return self._x
+
+    def hidden(self, rows, cols, log_values) -> torch.Tensor:
+        removed = sp.csr_matrix((log_values.astype(np.float32), (rows, cols)), shape=self._shape)
+        delta = np.asarray(removed @ self._loadings, dtype=np.float32)
+        return self._x - torch.as_tensor(delta, device=self._x.device)

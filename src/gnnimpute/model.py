@@ -1,0 +1,104 @@
+"""The GNNImpute autoencoder as a plain `nn.Module`: it knows tensors and graphs, not AnnData."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import GATConv, GCNConv
+
+LAYER_TYPES = ("gat", "gcn")
+
+
+class GNNImputeModel(nn.Module):
+    """Graph encoder (2 GAT or GCN layers) and an MLP decoder with non-negative output.
+
+    Encoder: conv(n_input -> hidden[0]) -> BatchNorm -> ReLU -> dropout -> conv(hidden[0] -> hidden[1])
+    -> BatchNorm -> ReLU, with multi-head attention averaged (not concatenated), as in the paper.
+    Decoder: Linear -> BatchNorm -> ReLU -> Linear -> softplus. The last layer can be evaluated for a
+    subset of genes (`decode_genes`), so training never builds the dense cells x genes output.
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        n_output: int,
+        *,
+        hidden: tuple[int, int] = (512, 50),
+        heads: int = 3,
+        layer_type: str = "gat",
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        if layer_type not in LAYER_TYPES:
+            raise ValueError(f"layer_type must be one of {LAYER_TYPES}, got {layer_type!r}")
+        if len(hidden) != 2 or min(hidden) < 1:
+            raise ValueError(f"hidden must be two positive sizes, got {hidden!r}")
+        if heads < 1:
+            raise ValueError(f"heads must be >= 1, got {heads}")
+        self.n_input = n_input
+        self.n_output = n_output
+        self.hidden = tuple(int(h) for h in hidden)
+        self.heads = heads
+        self.layer_type = layer_type
+        self.dropout = dropout
+
+        self.conv1 = self._conv(n_input, self.hidden[0])
+        self.norm1 = nn.BatchNorm1d(self.hidden[0])
+        self.conv2 = self._conv(self.hidden[0], self.hidden[1])
+        self.norm2 = nn.BatchNorm1d(self.hidden[1])
+        self.dec1 = nn.Linear(self.hidden[1], self.hidden[0])
+        self.dec_norm = nn.BatchNorm1d(self.hidden[0])
+        self.out = nn.Linear(self.hidden[0], n_output)
+        self.reset_parameters()
+
+    def _conv(self, n_in: int, n_out: int) -> nn.Module:
+        # Self-loops are part of the graph we build, so the convolutions must not add them again.
+        if self.layer_type == "gat":
+            return GATConv(n_in, n_out, heads=self.heads, concat=False, add_self_loops=False)
+        return GCNConv(n_in, n_out, add_self_loops=False)
+
+    def reset_parameters(self) -> None:
+        for module in (
+            self.conv1,
+            self.norm1,
+            self.conv2,
+            self.norm2,
+            self.dec1,
+            self.dec_norm,
+            self.out,
+        ):
+            module.reset_parameters()
+
+    def encode(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        """Bottleneck embedding (n_cells x hidden[1])."""
+        h = F.relu(self.norm1(self.conv1(x, edge_index)))
+        h = F.dropout(h, self.dropout, self.training)
+        return F.relu(self.norm2(self.conv2(h, edge_index)))
+
+    def decode_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder activations before the last (per-gene) layer."""
+        h = F.relu(self.dec_norm(self.dec1(F.dropout(z, self.dropout, self.training))))
+        return h
+
+    def decode_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+        """Output for all cells at the chosen genes only: training never needs every gene at once."""
+        return F.softplus(h @ self.out.weight[genes].T + self.out.bias[genes])
+
+    def decode_all(self, h: torch.Tensor) -> torch.Tensor:
+        """Dense output for the given cells (callers chunk the cells to bound memory)."""
+        return F.softplus(self.out(h))
+
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense reconstruction and embedding; for small inputs and tests."""
+        z = self.encode(x, edge_index)
+        return self.decode_all(self.decode_hidden(z)), z
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.n_input} -> {self.hidden[0]} -> {self.hidden[1]} -> "
+            f"{self.hidden[0]} -> {self.n_output}, layer_type={self.layer_type!r}, "
+            f"heads={self.heads if self.layer_type == 'gat' else 1}, dropout={self.dropout})"
+        )

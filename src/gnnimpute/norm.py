@@ -1,0 +1,31 @@
+"""Library-size normalization: the one scale that input, output and metrics share."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def size_factors(counts) -> np.ndarray:
+    """Per-cell factor s_i = median(L) / L_i, the scale of `sc.pp.normalize_total(target_sum=None)`.
+
+    Cells with no counts get factor 0 rather than a division by zero: they stay all-zero.
+    """
+    totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
+    positive = totals[totals > 0]
+    target = float(np.median(positive)) if positive.size else 1.0
+    return np.divide(target, totals, out=np.zeros_like(totals), where=totals > 0)
+
+
+def scale_rows(counts, factors: np.ndarray) -> sp.csr_matrix:
+    """Multiply each row by its factor, keeping the matrix sparse."""
+    return sp.csr_matrix(
+        sp.diags(factors.astype(np.float32)) @ sp.csr_matrix(counts, dtype=np.float32)
+    )
+
+
+def log_normalize(counts) -> sp.csr_matrix:
+    """log1p of normalized counts, sparse: the usual input for PCA and for the encoder."""
+    out = scale_rows(counts, size_factors(counts))
+    out.data = np.log1p(out.data)
+    return out

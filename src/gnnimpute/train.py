@@ -1,0 +1,201 @@
+"""Self-supervised training: hide observed counts, learn to predict them, stop when held-out loss stalls.
+
+The model only ever sees the matrix it is given. Each epoch hides a fresh random share of the
+observed non-zero entries from the encoder input and scores the prediction at exactly those
+entries; a fixed held-out share, never shown during training, drives early stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from .inputs import EncoderInput
+from .model import GNNImputeModel
+
+log = logging.getLogger(__name__)
+
+OUTPUT_CHUNK = 2_048  # cells per chunk when producing the dense output
+
+
+@dataclass
+class TrainConfig:
+    """Training knobs; every field lands in `uns['gnnimpute']['params']`."""
+
+    epochs: int = 3000
+    patience: int = 200
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    mask_rate: float = 0.1
+    val_rate: float = 0.05
+    gene_batch: int = 1024
+    min_epochs: int = 50
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    history: dict[str, list[float]] = field(
+        default_factory=lambda: {"train_loss": [], "val_loss": []}
+    )
+    best_epoch: int = 0
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' means CUDA when present; asking for CUDA without one is an error, not a silent CPU run."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but no CUDA device is available")
+    return torch.device(device)
+
+
+class ObservedEntries:
+    """The observed non-zero entries, split into a fixed validation set and the rest."""
+
+    def __init__(self, target: sp.csr_matrix, val_rate: float, rng: np.random.Generator):
+        coo = target.tocoo()
+        order = np.lexsort(
+            (coo.col, coo.row)
+        )  # a canonical order so the seed alone fixes the split
+        self.rows = coo.row[order].astype(np.int64)
+        self.cols = coo.col[order].astype(np.int64)
+        self.values = coo.data[order].astype(np.float32)
+        perm = rng.permutation(self.rows.size)
+        n_val = round(val_rate * self.rows.size)
+        self.val = np.sort(perm[:n_val])
+        self.train = np.sort(perm[n_val:])
+
+    def sample_train(self, rate: float, rng: np.random.Generator) -> np.ndarray:
+        n = max(1, round(rate * self.train.size))
+        return np.sort(rng.choice(self.train, size=n, replace=False))
+
+
+class GeneBatchLoss:
+    """MSE at hidden entries, scored on a subset of genes through one dense (cells x batch) product.
+
+    A dense product over a gene batch is an order of magnitude faster on CPU than gathering a
+    weight row per entry, and it keeps memory at cells x batch floats.
+    """
+
+    def __init__(self, entries: ObservedEntries, n_genes: int, device: torch.device):
+        self.entries = entries
+        self.n_genes = n_genes
+        self.device = device
+
+    def __call__(self, model, h: torch.Tensor, idx: np.ndarray, genes: np.ndarray) -> torch.Tensor:
+        local = np.full(self.n_genes, -1, dtype=np.int64)
+        local[genes] = np.arange(genes.size)
+        pos = local[self.entries.cols[idx]]
+        keep = pos >= 0
+        rows = torch.as_tensor(self.entries.rows[idx][keep], device=self.device)
+        cols = torch.as_tensor(pos[keep], device=self.device)
+        values = torch.as_tensor(self.entries.values[idx][keep], device=self.device)
+        t_genes = torch.as_tensor(genes, device=self.device)
+        out = model.decode_genes(h, t_genes)
+        return torch.mean((out[rows, cols] - values) ** 2)
+
+
+def fit(
+    model: GNNImputeModel,
+    inputs: EncoderInput,
+    edge_index: torch.Tensor,
+    target: sp.csr_matrix,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+) -> TrainResult:
+    """Train `model` in place and restore the weights of the best validation epoch.
+
+    `inputs` builds the encoder input with chosen entries hidden; `target` holds the normalized
+    counts the decoder must predict (cells x all genes).
+    """
+    device = edge_index.device
+    rng = np.random.default_rng(seed)
+    n_genes = target.shape[1]
+    entries = ObservedEntries(target, config.val_rate, rng)
+    if entries.train.size == 0 or entries.val.size == 0:
+        raise ValueError("too few observed non-zero entries to train and validate on")
+    loss_fn = GeneBatchLoss(entries, n_genes, device)
+    batch_size = min(config.gene_batch, n_genes)
+    val_genes = np.sort(rng.choice(n_genes, size=batch_size, replace=False))
+
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    result = TrainResult()
+    best, best_state, since_best = math.inf, None, 0
+    start = time.perf_counter()
+    bar = tqdm(
+        range(1, config.epochs + 1),
+        desc="gnnimpute",
+        unit="epoch",
+        file=sys.stderr,
+        disable=not (config.progress and sys.stderr.isatty()),
+        dynamic_ncols=True,
+    )
+    for epoch in bar:
+        model.train()
+        batch = entries.sample_train(config.mask_rate, rng)
+        hide = np.concatenate([entries.val, batch])
+        x = inputs.hidden(entries.rows[hide], entries.cols[hide], np.log1p(entries.values[hide]))
+        opt.zero_grad(set_to_none=True)
+        h = model.decode_hidden(model.encode(x, edge_index))
+        genes = np.sort(rng.choice(n_genes, size=batch_size, replace=False))
+        loss = loss_fn(model, h, batch, genes)
+        loss.backward()
+        opt.step()
+        # The validation entries are hidden in every training input, so this same pass scores them.
+        with torch.no_grad():
+            val_loss = float(loss_fn(model, h.detach(), entries.val, val_genes))
+        train_loss = float(loss.detach())
+        result.history["train_loss"].append(train_loss)
+        result.history["val_loss"].append(val_loss)
+        result.epochs_run = epoch
+        if val_loss < best:
+            best, result.best_epoch, since_best = val_loss, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch)
+        if config.progress and not sys.stderr.isatty() and (epoch % 50 == 0 or epoch == 1):
+            log.info(
+                "epoch %d  train %.4g  val %.4g  best %d",
+                epoch,
+                train_loss,
+                val_loss,
+                result.best_epoch,
+            )
+        if since_best >= config.patience and epoch >= config.min_epochs:
+            result.stopped_early = True
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def predict(
+    model: GNNImputeModel, inputs: EncoderInput, edge_index: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Imputed matrix (float32, cells x genes) from the full input, in cell chunks, and the embedding."""
+    model.eval()
+    with torch.inference_mode():
+        z = model.encode(inputs.full(), edge_index)
+        h = model.decode_hidden(z)
+        out = np.empty((h.shape[0], model.n_output), dtype=np.float32)
+        for start in range(0, h.shape[0], OUTPUT_CHUNK):
+            out[start : start + OUTPUT_CHUNK] = (
+                model.decode_all(h[start : start + OUTPUT_CHUNK]).cpu().numpy()
+            )
+    return out, z.cpu().numpy().astype(np.float32)
