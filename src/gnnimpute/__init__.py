@@ -2,12 +2,22 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import impute
-from .simulate import simulate_splat
-
 try:
     __version__ = version("gnnimpute")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
 __all__ = ["__version__", "impute", "simulate_splat"]
+
+
+def __getattr__(name: str):
+    # Lazy, so `gnnimpute --version` and `--help` do not pay for importing torch.
+    if name == "impute":
+        from .api import impute
+
+        return impute
+    if name == "simulate_splat":
+        from .simulate import simulate_splat
+
+        return simulate_splat
+    raise AttributeError(f"module 'gnnimpute' has no attribute {name!r}")

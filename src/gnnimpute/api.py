@@ -106,7 +106,9 @@ def impute(
         heads=heads,
         layer_type=layer_type,
         dropout=dropout,
-    ).to(dev)
+    )
+    model.gene_scale.copy_(torch.as_tensor(nonzero_mean(target)))
+    model = model.to(dev)
     config = TrainConfig(
         epochs=epochs,
         patience=patience,
@@ -155,6 +157,14 @@ def impute(
         "normalization": "layers are counts x median(L)/L_i, L_i the cell's total counts in X",
     }
     return adata
+
+
+def nonzero_mean(x: sp.csr_matrix) -> np.ndarray:
+    """Mean of each gene's non-zero values (1 where a gene has none): the decoder's output scale."""
+    csc = sp.csc_matrix(x)
+    nnz = np.diff(csc.indptr)
+    sums = np.asarray(csc.sum(axis=0)).ravel()
+    return np.where(nnz > 0, sums / np.maximum(nnz, 1), 1.0).astype(np.float32)
 
 
 def select_input_genes(log_norm: sp.csr_matrix, n_genes: int | None) -> np.ndarray:

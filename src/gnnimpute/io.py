@@ -73,13 +73,29 @@ def read_input(
 
 
 def _read_10x_folder(path: Path) -> ad.AnnData:
-    import scanpy as sc
+    """Cell Ranger matrix folder, v2 (genes.tsv) or v3 (features.tsv), gzipped or not."""
+    import gzip
 
-    has_features = any((path / f).exists() for f in ("features.tsv", "features.tsv.gz"))
-    has_genes = (path / "genes.tsv").exists()
-    if not (has_features or has_genes):
-        raise InputError(f"{path} is not a 10x matrix folder (no features.tsv[.gz] or genes.tsv)")
-    return sc.read_10x_mtx(path, var_names="gene_symbols", make_unique=True)
+    import scipy.io
+
+    def find(*names: str) -> Path:
+        for name in names:
+            for candidate in (path / name, path / f"{name}.gz"):
+                if candidate.exists():
+                    return candidate
+        raise InputError(f"{path} is not a 10x matrix folder (missing {' or '.join(names)}[.gz])")
+
+    def opener(p: Path):
+        return gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")
+
+    matrix, features, barcodes = find("matrix.mtx"), find("features.tsv", "genes.tsv"), find("barcodes.tsv")
+    with opener(matrix) as fh:
+        x = sp.csr_matrix(scipy.io.mmread(fh).T, dtype=np.float32)  # 10x stores genes x cells
+    genes = pd.read_csv(features, sep="\t", header=None, dtype=str)
+    cells = pd.read_csv(barcodes, sep="\t", header=None, dtype=str)
+    symbols = genes[1] if genes.shape[1] > 1 else genes[0]
+    var = pd.DataFrame({"gene_ids": genes[0].to_numpy()}, index=symbols.to_numpy())
+    return ad.AnnData(X=x, obs=pd.DataFrame(index=cells[0].to_numpy()), var=var)
 
 
 def _as_csr32(x) -> sp.csr_matrix:
@@ -129,24 +145,29 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"output folder is not writable: {folder}")
     if path.suffix != ".h5ad":
         raise InputError(f"output must end in .h5ad: {path}")
+    try:  # a real probe: permission bits say nothing for root or read-only mounts
+        with tempfile.NamedTemporaryFile(prefix=f".{path.name}.", suffix=".probe", dir=folder):
+            pass
+    except OSError as exc:
+        raise InputError(f"output folder is not writable: {folder} ({exc.strerror or exc})") from exc
     return path
 
 
 def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write to a temporary file beside `path`, then rename: a crash never leaves a partial file."""
     path = check_output_path(path, force=force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         adata.write_h5ad(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         if isinstance(exc, OSError):
             raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise

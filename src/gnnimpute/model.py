@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GATConv, GCNConv
+
+with warnings.catch_warnings():  # torch_geometric's import-time jit.script deprecation is not ours
+    warnings.simplefilter("ignore", FutureWarning)
+    from torch_geometric.nn import GATConv, GCNConv
 
 LAYER_TYPES = ("gat", "gcn")
+SOFTPLUS_INV_ONE = math.log(math.e - 1.0)
 
 
 class GNNImputeModel(nn.Module):
@@ -50,6 +57,9 @@ class GNNImputeModel(nn.Module):
         self.dec1 = nn.Linear(self.hidden[1], self.hidden[0])
         self.dec_norm = nn.BatchNorm1d(self.hidden[0])
         self.out = nn.Linear(self.hidden[0], n_output)
+        # Per-gene output scale (set from the data, e.g. mean non-zero level): keeps the logits O(1)
+        # while genes span orders of magnitude, so one learning rate suits every gene.
+        self.register_buffer("gene_scale", torch.ones(n_output))
         self.reset_parameters()
 
     def _conv(self, n_in: int, n_out: int) -> nn.Module:
@@ -83,11 +93,11 @@ class GNNImputeModel(nn.Module):
 
     def decode_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """Output for all cells at the chosen genes only: training never needs every gene at once."""
-        return F.softplus(h @ self.out.weight[genes].T + self.out.bias[genes])
+        return F.softplus(h @ self.out.weight[genes].T + self.out.bias[genes]) * self.gene_scale[genes]
 
     def decode_all(self, h: torch.Tensor) -> torch.Tensor:
         """Dense output for the given cells (callers chunk the cells to bound memory)."""
-        return F.softplus(self.out(h))
+        return F.softplus(self.out(h)) * self.gene_scale
 
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor
