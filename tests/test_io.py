@@ -147,7 +147,7 @@ def test_output_checks(tmp_path):
     assert check_output_path(existing, force=True) == existing
     with pytest.raises(InputError, match="folder does not exist"):
         check_output_path(tmp_path / "missing" / "out.h5ad")
-    with pytest.raises(InputError, match="must end in .h5ad"):
+    with pytest.raises(InputError, match=r"must end in \.h5ad"):
         check_output_path(tmp_path / "out.csv")
 
 
