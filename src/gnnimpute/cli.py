@@ -130,7 +130,7 @@ def main() -> None:
 )
 @click.option(
     "--hidden",
-    default="512,50",
+    default="256,50",
     callback=_hidden_sizes,
     help="Encoder sizes: hidden layer, bottleneck.",
 )
@@ -143,7 +143,7 @@ def main() -> None:
 @click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
 @click.option(
     "--patience",
-    default=200,
+    default=50,
     type=click.IntRange(min=1),
     help="Stop after this many epochs without validation improvement.",
 )
@@ -347,3 +347,7 @@ def _register_benchmark_commands() -> None:
 
 
 _register_benchmark_commands()
+
+
+if __name__ == "__main__":
+    main()

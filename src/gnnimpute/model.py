@@ -93,7 +93,9 @@ class GNNImputeModel(nn.Module):
 
     def decode_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """Output for all cells at the chosen genes only: training never needs every gene at once."""
-        return F.softplus(h @ self.out.weight[genes].T + self.out.bias[genes]) * self.gene_scale[genes]
+        return (
+            F.softplus(h @ self.out.weight[genes].T + self.out.bias[genes]) * self.gene_scale[genes]
+        )
 
     def decode_all(self, h: torch.Tensor) -> torch.Tensor:
         """Dense output for the given cells (callers chunk the cells to bound memory)."""

@@ -31,7 +31,7 @@ class TrainConfig:
     """Training knobs; every field lands in `uns['gnnimpute']['params']`."""
 
     epochs: int = 3000
-    patience: int = 200
+    patience: int = 50
     lr: float = 3e-3
     weight_decay: float = 0.0
     mask_rate: float = 0.1
@@ -83,18 +83,43 @@ class ObservedEntries:
 
 
 class GeneBatchLoss:
-    """MSE at hidden entries, scored on a subset of genes through one dense (cells x batch) product.
+    """MSE at hidden entries, estimated on a gene batch through one dense (cells x batch) product.
 
     A dense product over a gene batch is an order of magnitude faster on CPU than gathering a
-    weight row per entry, and it keeps memory at cells x batch floats.
+    weight row per entry, and keeps memory at cells x batch floats. The genes that carry most of
+    the squared signal are in every batch; the rest are sampled and up-weighted, so the estimate
+    of the all-gene MSE stays unbiased while its variance drops.
     """
 
-    def __init__(self, entries: ObservedEntries, n_genes: int, device: torch.device):
+    def __init__(
+        self, entries: ObservedEntries, n_genes: int, batch_size: int, device: torch.device
+    ):
         self.entries = entries
         self.n_genes = n_genes
         self.device = device
+        batch_size = min(batch_size, n_genes)
+        mass = np.bincount(
+            entries.cols, weights=entries.values.astype(np.float64) ** 2, minlength=n_genes
+        )
+        n_fixed = batch_size // 4 if batch_size < n_genes else n_genes
+        self.fixed = np.sort(np.argsort(-mass, kind="stable")[:n_fixed])
+        self.others = np.setdiff1d(np.arange(n_genes), self.fixed)
+        self.n_sampled = batch_size - n_fixed
 
-    def __call__(self, model, h: torch.Tensor, idx: np.ndarray, genes: np.ndarray) -> torch.Tensor:
+    def sample_genes(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A gene batch and each gene's weight (1 for fixed genes, n_others / n_sampled otherwise)."""
+        sampled = (
+            rng.choice(self.others, size=self.n_sampled, replace=False) if self.n_sampled else []
+        )
+        genes = np.concatenate([self.fixed, np.sort(np.asarray(sampled, dtype=np.int64))])
+        weights = np.ones(genes.size, dtype=np.float32)
+        if self.n_sampled:
+            weights[self.fixed.size :] = self.others.size / self.n_sampled
+        return genes, weights
+
+    def __call__(
+        self, model, h: torch.Tensor, idx: np.ndarray, genes: np.ndarray, weights: np.ndarray
+    ) -> torch.Tensor:
         local = np.full(self.n_genes, -1, dtype=np.int64)
         local[genes] = np.arange(genes.size)
         pos = local[self.entries.cols[idx]]
@@ -102,9 +127,9 @@ class GeneBatchLoss:
         rows = torch.as_tensor(self.entries.rows[idx][keep], device=self.device)
         cols = torch.as_tensor(pos[keep], device=self.device)
         values = torch.as_tensor(self.entries.values[idx][keep], device=self.device)
-        t_genes = torch.as_tensor(genes, device=self.device)
-        out = model.decode_genes(h, t_genes)
-        return torch.mean((out[rows, cols] - values) ** 2)
+        w = torch.as_tensor(weights[pos[keep]], device=self.device)
+        out = model.decode_genes(h, torch.as_tensor(genes, device=self.device))
+        return torch.sum(w * (out[rows, cols] - values) ** 2) / max(idx.size, 1)
 
 
 def fit(
@@ -127,9 +152,8 @@ def fit(
     entries = ObservedEntries(target, config.val_rate, rng)
     if entries.train.size == 0 or entries.val.size == 0:
         raise ValueError("too few observed non-zero entries to train and validate on")
-    loss_fn = GeneBatchLoss(entries, n_genes, device)
-    batch_size = min(config.gene_batch, n_genes)
-    val_genes = np.sort(rng.choice(n_genes, size=batch_size, replace=False))
+    loss_fn = GeneBatchLoss(entries, n_genes, config.gene_batch, device)
+    val_genes, val_weights = loss_fn.sample_genes(rng)  # fixed, so validation losses compare
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     result = TrainResult()
@@ -150,13 +174,12 @@ def fit(
         x = inputs.hidden(entries.rows[hide], entries.cols[hide], np.log1p(entries.values[hide]))
         opt.zero_grad(set_to_none=True)
         h = model.decode_hidden(model.encode(x, edge_index))
-        genes = np.sort(rng.choice(n_genes, size=batch_size, replace=False))
-        loss = loss_fn(model, h, batch, genes)
+        loss = loss_fn(model, h, batch, *loss_fn.sample_genes(rng))
         loss.backward()
         opt.step()
         # The validation entries are hidden in every training input, so this same pass scores them.
         with torch.no_grad():
-            val_loss = float(loss_fn(model, h.detach(), entries.val, val_genes))
+            val_loss = float(loss_fn(model, h.detach(), entries.val, val_genes, val_weights))
         train_loss = float(loss.detach())
         result.history["train_loss"].append(train_loss)
         result.history["val_loss"].append(val_loss)
