@@ -1,0 +1,508 @@
+"""Run every imputation method on the same held-out data and score them.
+
+For each dataset x masking rate x seed, the counts are masked once (``gnnimpute.mask``); every
+method then receives the *same* input: a fresh AnnData holding only the masked counts and the
+cell/gene names (``mask.method_input``). The TRUTH (original counts, hidden positions, labels,
+simulated pre-dropout counts) stays in this process and is read only by the scoring.
+
+Resources: with ``isolate=True`` (the default and what the CLI does) each method runs in its
+own freshly spawned Python process (``multiprocessing`` 'spawn'); its input reaches it as an
+.h5ad file written from ``method_input``. Wall time is ``time.perf_counter`` around the
+method call only (not the process start or the file reads); peak memory is the process's
+high-water resident set (``VmHWM`` of /proc/self/status, kept by the kernel, so nothing is
+missed between samples; ``ru_maxrss`` is not used because after fork+exec it also carries the
+parent's size): the peak resident set of the whole process, so it includes the interpreter, the libraries the method imports, and the input matrix (the
+resident size just before the call is recorded as ``rss_start_mb``). With ``isolate=False``
+(tests) methods run in this process and peak memory is sampled with psutil every 20 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import metrics as M
+from ._constants import GROUP_KEY, TRUTH_LAYER
+from .errors import InputError
+from .mask import make_mask_pair, make_split_pair, method_input
+from .methods import DEFAULT_METHODS, PEERS, REGISTRY, Method, MethodUnavailable, get_method
+from .norm import scale_rows, size_factors
+
+DEFAULT_LABEL_KEYS = ("cell_type", "cluster", GROUP_KEY, "label", "labels", "celltype")
+ROWS_FILE = "rows.jsonl"
+CACHE_DIR = "cache"
+N_MARKERS = 3  # top marker genes per label for the heat map
+_SIM = re.compile(r"^sim(\d+)(?::(\d+)x(\d+))?$")
+# the GNNImpute paper's Splatter settings (gnnimpute.simulate defaults: 4000 cells x 20000 genes)
+SIM_DEFAULT_SIZE = (4000, 20000)
+
+
+@dataclass
+class Dataset:
+    name: str
+    adata: ad.AnnData
+    label_key: str | None
+    simulated: bool = False
+
+
+@dataclass
+class BenchmarkConfig:
+    datasets: Sequence[str]
+    out: Path
+    methods: Sequence[str | Method] = DEFAULT_METHODS
+    rates: Sequence[float] = (0.1,)
+    seeds: Sequence[int] = (0, 1, 2)
+    train_fracs: Sequence[float] = ()
+    label_keys: Sequence[str] = DEFAULT_LABEL_KEYS
+    k: int = 5
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    isolate: bool = True
+    timeout_s: float | None = None
+    leiden: bool = True
+    plots: bool = True
+    resume: bool = False
+    command: str | None = None
+    log: Callable[[str], None] | None = print
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def load_dataset(spec: str, label_keys: Sequence[str] = DEFAULT_LABEL_KEYS) -> Dataset:
+    """A path readable by ``gnnimpute.io.read_input``, or ``simN[:CELLSxGENES]`` (Splat, N groups).
+
+    ``sim2`` and ``sim6`` are the paper's 2- and 6-group settings (4000 x 20000); append a size,
+    e.g. ``sim2:1000x2000``, for a smaller run. Simulated data keep their pre-dropout counts in
+    ``layers['truth']``, used only for scoring.
+    """
+    m = _SIM.match(spec)
+    if m:
+        from .simulate import simulate_splat
+
+        n_groups = int(m.group(1))
+        n_cells, n_genes = (int(m.group(2)), int(m.group(3))) if m.group(2) else SIM_DEFAULT_SIZE
+        adata = simulate_splat(n_cells=n_cells, n_genes=n_genes, n_groups=n_groups, random_state=0)
+        adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+        return Dataset(spec.replace(":", "_"), adata, GROUP_KEY, simulated=True)
+    from .io import read_input
+
+    path = Path(spec)
+    adata = read_input(path)
+    if TRUTH_LAYER in adata.layers:  # read_input drops layers; keep a simulated truth if present
+        adata.layers[TRUTH_LAYER] = sp.csr_matrix(ad.read_h5ad(path).layers[TRUTH_LAYER])
+    label = next((k for k in label_keys if k in adata.obs), None)
+    name = path.name.removesuffix(".gz").removesuffix(".h5ad").removesuffix(".h5")
+    return Dataset(name, adata, label, simulated=TRUTH_LAYER in adata.layers)
+
+
+def resolve_methods(names: Iterable[str | Method]) -> list[Method]:
+    out: list[Method] = []
+    for n in names:
+        if isinstance(n, Method):
+            out.append(n)
+        elif n == "all":
+            out.extend(REGISTRY.values())
+        elif n == "peers":
+            out.extend(REGISTRY[p] for p in PEERS)
+        else:
+            out.append(get_method(n))
+    seen: set[str] = set()
+    return [m for m in out if not (m.name in seen or seen.add(m.name))]
+
+
+# --------------------------------------------------------------------------- running a method
+
+
+class _RssSampler:
+    """Peak resident memory of this process while a block runs (psutil, sampled)."""
+
+    def __init__(self, interval: float = 0.02):
+        import psutil
+
+        self._proc = psutil.Process()
+        self._interval = interval
+        self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            self._stop.wait(self._interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _call(method: Method, adata: ad.AnnData, seed: int, k: int, options: dict) -> dict:
+    try:
+        t0 = time.perf_counter()
+        out = method(adata, seed=seed, k=k, **options)
+        return {"status": "ok", "wall_s": time.perf_counter() - t0, "out": out}
+    except MethodUnavailable as exc:
+        return {"status": "skipped", "reason": exc.reason}
+    except Exception as exc:
+        return {
+            "status": "failed",
+            "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
+            "traceback": traceback.format_exc(),
+        }
+
+
+def _peak_rss_mb(resource) -> float:
+    """Peak resident memory of this process's own address space.
+
+    VmHWM from /proc/self/status (Linux): the kernel's high-water mark, reset at exec. Not
+    ``ru_maxrss``: after fork+exec that also carries the pre-exec (forked parent's) peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _child(conn, method: Method, in_path: str, out_path: str, seed: int, k: int, options: dict):
+    import resource
+
+    warnings.filterwarnings("ignore")
+    adata = ad.read_h5ad(in_path)
+    rss0 = _rss_mb()
+    res = _call(method, adata, seed, k, options)
+    if res["status"] == "ok":
+        out = res.pop("out")
+        if sp.issparse(out):
+            sp.save_npz(out_path + ".npz", sp.csr_matrix(out), compressed=False)
+            res["path"] = out_path + ".npz"
+        else:
+            np.save(out_path + ".npy", np.asarray(out, dtype=np.float32))
+            res["path"] = out_path + ".npy"
+    res["rss_start_mb"] = rss0
+    res["peak_rss_mb"] = _peak_rss_mb(resource)
+    conn.send(res)
+    conn.close()
+
+
+def run_isolated(
+    method: Method, in_path: Path, workdir: Path, seed: int, k: int, options: dict,
+    timeout_s: float | None = None,
+) -> dict:  # fmt: skip
+    """Run one method in a fresh spawned process; returns status, times, memory and output."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    out_path = str(workdir / f"out_{method.name}")
+    proc = ctx.Process(
+        target=_child, args=(child, method, str(in_path), out_path, seed, k, options), daemon=True
+    )
+    proc.start()
+    child.close()
+    res: dict | None = None
+    deadline = None if not timeout_s else time.monotonic() + timeout_s
+    while True:
+        wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+        if parent.poll(wait):
+            try:
+                res = parent.recv()
+            except EOFError:
+                res = None
+            break
+        if not proc.is_alive():
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            proc.terminate()
+            proc.join(10)
+            return {"status": "failed", "reason": f"timeout after {timeout_s:g} s"}
+    proc.join(30)
+    if res is None:
+        return {"status": "failed", "reason": f"process died (exit code {proc.exitcode})"}
+    if res["status"] == "ok":
+        p = res.pop("path")
+        res["out"] = sp.load_npz(p).tocsr() if p.endswith(".npz") else np.load(p)
+        os.unlink(p)
+    return res
+
+
+def run_in_process(method: Method, adata: ad.AnnData, seed: int, k: int, options: dict) -> dict:
+    rss0 = _rss_mb()
+    with _RssSampler() as sampler:
+        res = _call(method, adata, seed, k, options)
+    res["rss_start_mb"] = rss0
+    res["peak_rss_mb"] = sampler.peak / 2**20
+    return res
+
+
+# --------------------------------------------------------------------------- markers and caches
+
+
+def marker_genes(adata: ad.AnnData, labels: np.ndarray, n: int = N_MARKERS) -> list[str]:
+    """Top ``n`` marker genes per label (t-test on log-normalized counts of the ORIGINAL data)."""
+    import scanpy as sc
+
+    X = scale_rows(adata.X, size_factors(adata.X))
+    X.data = np.log1p(X.data)
+    tmp = ad.AnnData(X=X, obs=pd.DataFrame({"label": pd.Categorical(labels.astype(str))}))
+    tmp.obs_names = adata.obs_names
+    tmp.var_names = adata.var_names
+    counts = tmp.obs["label"].value_counts()
+    tmp = tmp[tmp.obs["label"].isin(counts.index[counts >= 2])].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.tl.rank_genes_groups(tmp, "label", method="t-test", n_genes=n)
+    names = tmp.uns["rank_genes_groups"]["names"]
+    genes: list[str] = []
+    for group in names.dtype.names:
+        for g in names[group][:n]:
+            if g not in genes:
+                genes.append(str(g))
+    return genes
+
+
+def _save_cache(path: Path, pcs: np.ndarray | None, expr, gene_idx: np.ndarray | None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data: dict[str, np.ndarray] = {}
+    if pcs is not None:
+        data["pcs"] = np.asarray(pcs, dtype=np.float32)
+    if gene_idx is not None and gene_idx.size:
+        block = expr[:, gene_idx]
+        data["markers"] = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
+    np.savez_compressed(path, **data)
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def _row_key(row: dict) -> tuple:
+    return (
+        row["dataset"], row["protocol"], _fmt(row.get("rate")), _fmt(row.get("train_frac")),
+        row.get("seed"), row["method"],
+    )  # fmt: skip
+
+
+def _fmt(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{float(x):g}"
+
+
+def read_rows(out: Path) -> list[dict]:
+    path = Path(out) / ROWS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class _Runner:
+    def __init__(self, cfg: BenchmarkConfig):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.rows_path = self.out / ROWS_FILE
+        if not cfg.resume and self.rows_path.exists():
+            self.rows_path.unlink()
+        self.done = {_row_key(r) for r in read_rows(self.out)} if cfg.resume else set()
+        self.methods = resolve_methods(cfg.methods)
+        self.tmp = Path(tempfile.mkdtemp(prefix="gnnimpute_bench_"))
+
+    def log(self, msg: str):
+        if self.cfg.log is not None:
+            self.cfg.log(msg)
+
+    def emit(self, row: dict):
+        clean = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in row.items()
+        }
+        with self.rows_path.open("a") as fh:
+            fh.write(json.dumps(clean, default=_json_default) + "\n")
+
+    def run_method(self, method: Method, inp: ad.AnnData, in_path: Path | None, seed: int) -> dict:
+        opts = dict(self.cfg.method_options.get(method.name, {}))
+        if self.cfg.isolate:
+            assert in_path is not None
+            return run_isolated(
+                method, in_path, self.tmp, seed, self.cfg.k, opts, self.cfg.timeout_s
+            )
+        return run_in_process(method, inp, seed, self.cfg.k, opts)
+
+    def run(self) -> list[dict]:
+        try:
+            for spec in self.cfg.datasets:
+                self.log(f"[benchmark] loading {spec}")
+                ds = load_dataset(spec, self.cfg.label_keys)
+                self.run_dataset(ds)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return read_rows(self.out)
+
+    def run_dataset(self, ds: Dataset):
+        cfg = self.cfg
+        adata = ds.adata
+        labels = adata.obs[ds.label_key].to_numpy() if ds.label_key else None
+        cache = self.out / CACHE_DIR / ds.name
+        gene_idx = None
+        if labels is not None and cfg.plots:
+            genes = marker_genes(adata, labels)
+            gene_idx = adata.var_names.get_indexer(genes)
+            cache.mkdir(parents=True, exist_ok=True)
+            (cache / "markers.json").write_text(json.dumps({"genes": genes}))
+            np.save(cache / "labels.npy", labels.astype(str))
+        base = {"dataset": ds.name, "n_cells": adata.n_obs, "n_genes": adata.n_vars,
+                "label_key": ds.label_key}  # fmt: skip
+        # reference: clustering of the original, unmasked counts
+        ref = {**base, "protocol": "reference", "rate": None, "train_frac": None, "seed": 0,
+               "method": "unmasked", "status": "ok"}  # fmt: skip
+        if _row_key(ref) not in self.done:
+            norm = scale_rows(adata.X, size_factors(adata.X))
+            pcs = None
+            if labels is not None:
+                pcs = M.log_pca(norm, seed=0)
+                ref.update(M.clustering_metrics(norm, labels, seed=0, leiden=cfg.leiden, pcs=pcs))
+            if cfg.plots:
+                _save_cache(cache / "unmasked.npz", pcs, norm, gene_idx)
+            self.emit(ref)
+        for i_rate, rate in enumerate(cfg.rates):
+            for i_seed, seed in enumerate(cfg.seeds):
+                plot_this = cfg.plots and i_rate == 0 and i_seed == 0
+                self.run_mask(ds, base, labels, rate, seed, cache if plot_this else None, gene_idx)
+        for frac in cfg.train_fracs:
+            for seed in cfg.seeds:
+                self.run_split(ds, base, frac, seed)
+
+    def _pending(self, base: dict, protocol: str, rate, frac, seed) -> list[Method]:
+        todo = []
+        for m in self.methods:
+            key = _row_key({**base, "protocol": protocol, "rate": rate, "train_frac": frac,
+                            "seed": seed, "method": m.name})  # fmt: skip
+            if key not in self.done:
+                todo.append(m)
+        return todo
+
+    def _write_input(self, inp: ad.AnnData) -> Path | None:
+        if not self.cfg.isolate:
+            return None
+        path = self.tmp / "input.h5ad"
+        inp.write_h5ad(path)
+        return path
+
+    def run_mask(self, ds, base, labels, rate, seed, cache: Path | None, gene_idx):
+        todo = self._pending(base, "mask", rate, None, seed)
+        if not todo:
+            return
+        masked, truth = make_mask_pair(ds.adata, rate, seed)
+        info = truth.uns["mask"]
+        inp = method_input(masked.X, masked.obs_names, masked.var_names)
+        in_path = self._write_input(inp)
+        for method in todo:
+            self.log(f"[benchmark] {ds.name} mask rate={rate:g} seed={seed} {method.name} ...")
+            res = self.run_method(method, inp, in_path, seed)
+            row = {**base, "protocol": "mask", "rate": float(rate), "train_frac": None,
+                   "seed": int(seed), "method": method.name}  # fmt: skip
+            row.update(_resources(res))
+            if res["status"] == "ok":
+                out = res["out"]
+                try:
+                    row.update(M.mask_metrics(out, truth.X, masked.X, info["rows"], info["cols"]))
+                    if ds.simulated:
+                        row.update(M.truth_metrics(out, truth.layers[TRUTH_LAYER], truth.X))
+                    pcs = None
+                    if labels is not None:
+                        pcs = M.log_pca(out, seed=seed)
+                        row.update(
+                            M.clustering_metrics(
+                                out, labels, seed=seed, leiden=self.cfg.leiden, pcs=pcs
+                            )
+                        )
+                    if cache is not None:
+                        _save_cache(cache / f"{method.name}.npz", pcs, out, gene_idx)
+                except InputError as exc:
+                    row.update(status="failed", reason=f"scoring: {exc}")
+            self.log(f"[benchmark]   -> {_summary(row)}")
+            self.emit(row)
+
+    def run_split(self, ds, base, frac, seed):
+        todo = self._pending(base, "split", None, frac, seed)
+        if not todo:
+            return
+        train, test = make_split_pair(ds.adata, frac, seed)
+        inp = method_input(train.X, train.obs_names, train.var_names)
+        in_path = self._write_input(inp)
+        lib = test.uns["mask"]["train_library_size"]
+        for method in todo:
+            self.log(
+                f"[benchmark] {ds.name} split train_frac={frac:g} seed={seed} {method.name} ..."
+            )
+            res = self.run_method(method, inp, in_path, seed)
+            row = {**base, "protocol": "split", "rate": None, "train_frac": float(frac),
+                   "seed": int(seed), "method": method.name}  # fmt: skip
+            row.update(_resources(res))
+            if res["status"] == "ok":
+                row.update(M.mcv_metrics(res["out"], test.X, lib))
+            self.log(f"[benchmark]   -> {_summary(row)}")
+            self.emit(row)
+
+
+def _resources(res: dict) -> dict:
+    row = {"status": res["status"], "reason": res.get("reason")}
+    for key in ("wall_s", "peak_rss_mb", "rss_start_mb"):
+        if key in res:
+            row[key] = float(res[key])
+    return row
+
+
+def _summary(row: dict) -> str:
+    if row["status"] != "ok":
+        return f"{row['status']}: {row.get('reason')}"
+    keys = ("mse", "pcc", "ari_kmeans", "mcv_mse", "mcv_poisson", "wall_s", "peak_rss_mb")
+    return ", ".join(f"{k}={row[k]:.4g}" for k in keys if row.get(k) is not None)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
+
+
+def run_benchmark(cfg: BenchmarkConfig) -> pd.DataFrame:
+    """Run the benchmark, then write the tables, plots, report.html and README_section.md."""
+    rows = _Runner(cfg).run()
+    from .report import write_report
+
+    df = pd.DataFrame(rows)
+    write_report(df, Path(cfg.out), command=cfg.command, plots=cfg.plots)
+    return df

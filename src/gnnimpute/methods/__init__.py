@@ -1,0 +1,96 @@
+"""Imputation methods the benchmark compares, behind one signature.
+
+Every method is ``run(adata, *, seed, k, **options) -> matrix`` where ``adata`` holds only the
+(masked) raw counts in X plus cell and gene names, and the returned matrix (dense or sparse,
+cells x genes) is in *normalized-count space*: cell i scaled by s_i = median(L) / L_i, L_i the
+cell's total in ``adata.X`` (``gnnimpute.norm.size_factors``). A method whose package cannot be
+imported raises ``MethodUnavailable(reason)``; the benchmark records it as skipped with that
+reason, never drops it silently.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class MethodUnavailable(RuntimeError):
+    """The method's package is missing or broken; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named method: the module holding its ``run`` and the options it is called with."""
+
+    name: str
+    module: str
+    description: str
+    options: dict[str, Any] = field(default_factory=dict)
+    package: str | None = None  # the pip package it needs, for the skip message
+
+    def load(self):
+        return importlib.import_module(self.module).run
+
+    def __call__(self, adata, *, seed: int = 0, k: int = 5, **options):
+        run = self.load()
+        out = run(adata, seed=seed, k=k, **{**self.options, **options})
+        return check_output(out, adata.shape, self.name)
+
+
+_M = "gnnimpute.methods."
+REGISTRY: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("gnnimpute", _M + "gnn", "gnnimpute default (GAT, 3 heads)"),
+        Method(
+            "gnnimpute_gcn", _M + "gnn", "gnnimpute, GCN layers (ablation)", {"layer_type": "gcn"}
+        ),
+        Method("gnnimpute_h1", _M + "gnn", "gnnimpute, GAT 1 head", {"heads": 1}),
+        Method("gnnimpute_h5", _M + "gnn", "gnnimpute, GAT 5 heads", {"heads": 5}),
+        Method("gnnimpute_h8", _M + "gnn", "gnnimpute, GAT 8 heads", {"heads": 8}),
+        Method("none", _M + "noimpute", "no imputation (masked normalized counts)"),
+        Method("knn", _M + "knn", "mean of the k nearest neighbours (PCA of log-normalized)"),
+        Method(
+            "magic",
+            _M + "magic_impute",
+            "MAGIC (sqrt of normalized counts)",
+            package="magic-impute",
+        ),
+        Method("scvi", _M + "scvi_tools", "scVI normalized expression", package="scvi-tools"),
+        Method("alra", _M + "alra", "ALRA (halra, log-normalized)", package="halra"),
+    )
+}
+DEFAULT_METHODS = tuple(REGISTRY)
+PEERS = ("knn", "magic", "scvi", "alra")  # the field's methods gnnimpute must beat
+
+
+def get_method(name: str) -> Method:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        from ..errors import InputError
+
+        raise InputError(f"unknown method {name!r} (choose from {', '.join(REGISTRY)})") from None
+
+
+def check_output(out, shape: tuple[int, int], name: str):
+    """Refuse an output of the wrong shape or with non-finite values."""
+    if sp.issparse(out):
+        out = sp.csr_matrix(out, dtype=np.float32)
+        values = out.data
+    else:
+        out = np.asarray(out, dtype=np.float32)
+        values = out
+    if out.shape != tuple(shape):
+        raise RuntimeError(f"method {name} returned shape {out.shape}, expected {tuple(shape)}")
+    if not np.all(np.isfinite(values)):
+        raise RuntimeError(f"method {name} returned non-finite values")
+    return out

@@ -1,0 +1,102 @@
+"""Method adapters: shape, scale (normalized-count space), and honest skipping."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from gnnimpute.mask import method_input
+from gnnimpute.methods import REGISTRY, MethodUnavailable, check_output, get_method
+from gnnimpute.norm import size_factors
+
+
+def _data(n_cells=120, n_genes=150, seed=0):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([0, 1, 2], n_cells // 3)
+    means = rng.gamma(0.6, 1.5, size=(3, n_genes))
+    for g in range(3):
+        means[g, g * 20 : (g + 1) * 20] += 8
+    lib = rng.lognormal(0, 0.3, size=n_cells)[:, None]
+    X = rng.poisson(means[groups] * lib).astype(np.float32)
+    return method_input(
+        sp.csr_matrix(X), [f"c{i}" for i in range(n_cells)], [f"g{j}" for j in range(n_genes)]
+    )
+
+
+def _has(mod):
+    return importlib.util.find_spec(mod) is not None
+
+
+def test_none_is_the_normalized_masked_counts():
+    a = _data()
+    out = REGISTRY["none"](a, seed=0)
+    X = a.X.toarray()
+    expected = X * size_factors(a.X)[:, None]
+    got = out.toarray() if sp.issparse(out) else out
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # normalized-count space: every cell sums to the median library size
+    np.testing.assert_allclose(got.sum(1), np.median(X.sum(1)), rtol=1e-4)
+
+
+def test_knn_averages_the_neighbours_by_hand():
+    # two tight groups of 4 identical-profile cells: each cell's 3 neighbours are its group
+    base = np.array([[10, 0, 5, 1], [0, 10, 1, 5]], dtype=np.float32)
+    X = np.vstack([base[0]] * 4 + [base[1]] * 4)
+    X[0, 3] = 0  # cell 0 lost a count
+    a = method_input(sp.csr_matrix(X), [f"c{i}" for i in range(8)], [f"g{j}" for j in range(4)])
+    out = REGISTRY["knn"](a, seed=0, k=3, n_pcs=2)
+    norm = X * size_factors(sp.csr_matrix(X))[:, None]
+    np.testing.assert_allclose(out[0], norm[1:4].mean(0), rtol=1e-5)  # self left out
+    assert out[0, 3] > 0
+
+
+@pytest.mark.parametrize(
+    "name,opts,mod",
+    [
+        ("magic", {}, "magic"),
+        ("alra", {}, "halra"),
+        ("scvi", {"max_epochs": 2, "n_samples": 2}, "scvi"),
+        ("gnnimpute", {"epochs": 3, "patience": 2}, "gnnimpute.api"),
+    ],
+)
+def test_peer_output_shape_and_scale(name, opts, mod):
+    if not _has(mod):
+        pytest.skip(f"{mod} not installed")
+    a = _data()
+    out = REGISTRY[name](a, seed=0, **opts)
+    assert out.shape == a.shape
+    dense = out.toarray() if sp.issparse(out) else out
+    assert np.all(np.isfinite(dense)) and dense.min() >= -1e-4
+    # roughly on the normalized-count scale: median cell total within 3x of the median library
+    med = np.median(np.asarray(a.X.sum(axis=1)).ravel())
+    assert med / 3 < np.median(dense.sum(1)) < med * 3
+
+
+@pytest.mark.parametrize("name,mod", [("magic", "magic"), ("scvi", "scvi"), ("alra", "halra")])
+def test_missing_package_raises_method_unavailable(monkeypatch, name, mod):
+    monkeypatch.setitem(sys.modules, mod, None)  # import now raises ImportError
+    with pytest.raises(MethodUnavailable) as info:
+        REGISTRY[name](_data(), seed=0)
+    assert mod.split(".")[0] in info.value.reason or "not importable" in info.value.reason
+
+
+def test_gnnimpute_unavailable_without_api(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gnnimpute.api", None)
+    with pytest.raises(MethodUnavailable):
+        REGISTRY["gnnimpute"](_data(), seed=0)
+
+
+def test_registry_and_output_checks():
+    assert {"gnnimpute", "gnnimpute_gcn", "gnnimpute_h1", "gnnimpute_h5", "gnnimpute_h8",
+            "none", "knn", "magic", "scvi", "alra"} <= set(REGISTRY)  # fmt: skip
+    assert REGISTRY["gnnimpute_gcn"].options == {"layer_type": "gcn"}
+    with pytest.raises(ValueError):
+        get_method("nope")
+    with pytest.raises(RuntimeError):
+        check_output(np.zeros((2, 3)), (3, 2), "x")
+    with pytest.raises(RuntimeError):
+        check_output(np.full((2, 2), np.nan), (2, 2), "x")
