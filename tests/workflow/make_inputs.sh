@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Makes small inputs for the pipeline tests with `gnnimpute simulate`, in ./inputs:
+#   inputs/sampleA.h5ad, inputs/sampleB.h5ad
+#   inputs/samplesheet.csv          (sample,h5ad; paths relative to the sheet)
+#   inputs/samplesheet_missing.csv  (second sample points at a file that does not exist)
+# Usage: bash tests/workflow/make_inputs.sh [--fake]
+#   --fake: write empty .h5ad placeholders instead (enough for -stub-run)
+set -euo pipefail
+mkdir -p inputs
+if [[ "${1:-}" == --fake ]]; then
+    : > inputs/sampleA.h5ad
+    : > inputs/sampleB.h5ad
+else
+    gnnimpute simulate inputs/sampleA.h5ad --cells 150 --genes 200 --groups 2 --seed 1
+    gnnimpute simulate inputs/sampleB.h5ad --cells 120 --genes 200 --groups 3 --seed 2
+fi
+printf 'sample,h5ad\nsampleA,sampleA.h5ad\nsampleB,sampleB.h5ad\n' > inputs/samplesheet.csv
+printf 'sample,h5ad\nsampleA,sampleA.h5ad\nsampleB,not_there.h5ad\n' > inputs/samplesheet_missing.csv
+printf 'name,path\nsampleA,sampleA.h5ad\n' > inputs/samplesheet_badheader.csv
