@@ -44,6 +44,7 @@ def impute(
     mask_rate: float = 0.1,
     val_rate: float = 0.05,
     gene_batch: int = 1024,
+    zero_weight: float = 0.01,
     device: str = "auto",
     threads: int | None = None,
     allow_non_integer: bool = False,
@@ -64,6 +65,10 @@ def impute(
         first `n_input` principal axes (fixed; hidden entries are subtracted), or "genes", the
         log-normalized counts of the `n_input` most variable genes (all if None). The decoder
         always predicts every gene.
+    zero_weight
+        Weight of an observed zero (target 0) relative to a hidden non-zero in the loss. 0 fits
+        the value a count has when it is detected; larger values pull genes that are off in a
+        context towards 0, which helps clustering and costs accuracy on hidden counts.
     copy
         Annotate and return a copy instead of `adata` itself.
 
@@ -116,6 +121,7 @@ def impute(
         mask_rate=mask_rate,
         val_rate=val_rate,
         gene_batch=gene_batch,
+        zero_weight=zero_weight,
         progress=progress,
     )
     result = fit(model, inputs, ei, target, config, seed=random_state)
@@ -131,6 +137,7 @@ def impute(
             "encoder_input": encoder_input,
             "n_input": inputs.n_features,
             "gene_batch": gene_batch,
+            "zero_weight": zero_weight,
             "heads": heads,
             "layer_type": layer_type,
             "hidden": list(hidden),

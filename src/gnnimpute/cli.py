@@ -157,6 +157,13 @@ def main() -> None:
     help="Share of observed non-zeros hidden from the encoder each epoch.",
 )
 @click.option(
+    "--zero-weight",
+    default=0.01,
+    type=click.FloatRange(min=0),
+    help="Weight of observed zeros (target 0) relative to hidden non-zeros in the loss; "
+    "higher keeps off genes lower (clustering), lower fits hidden counts better.",
+)
+@click.option(
     "--seed",
     default=0,
     type=int,

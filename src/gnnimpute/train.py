@@ -37,6 +37,7 @@ class TrainConfig:
     mask_rate: float = 0.1
     val_rate: float = 0.05
     gene_batch: int = 1024
+    zero_weight: float = 0.01
     min_epochs: int = 50
     progress: bool = True
 
@@ -92,10 +93,22 @@ class GeneBatchLoss:
     """
 
     def __init__(
-        self, entries: ObservedEntries, n_genes: int, batch_size: int, device: torch.device
+        self,
+        entries: ObservedEntries,
+        target: sp.csr_matrix,
+        batch_size: int,
+        device: torch.device,
+        *,
+        zero_weight: float = 0.0,
+        mask_rate: float = 0.1,
     ):
+        n_genes = target.shape[1]
         self.entries = entries
         self.n_genes = n_genes
+        self.observed = sp.csc_matrix(target != 0, dtype=np.float32)
+        # A zero is scored every epoch, a non-zero only when hidden (probability mask_rate), so
+        # scaling zeros by mask_rate makes zero_weight the weight of a zero relative to a non-zero.
+        self.zero_coef = zero_weight * mask_rate
         self.device = device
         batch_size = min(batch_size, n_genes)
         mass = np.bincount(
@@ -129,7 +142,12 @@ class GeneBatchLoss:
         values = torch.as_tensor(self.entries.values[idx][keep], device=self.device)
         w = torch.as_tensor(weights[pos[keep]], device=self.device)
         out = model.decode_genes(h, torch.as_tensor(genes, device=self.device))
-        return torch.sum(w * (out[rows, cols] - values) ** 2) / max(idx.size, 1)
+        loss = torch.sum(w * (out[rows, cols] - values) ** 2)
+        if self.zero_coef > 0:
+            zeros = 1.0 - torch.as_tensor(self.observed[:, genes].toarray(), device=self.device)
+            gene_w = torch.as_tensor(weights, device=self.device)
+            loss = loss + self.zero_coef * torch.sum(gene_w * zeros * out**2)
+        return loss / max(idx.size, 1)
 
 
 def fit(
@@ -148,11 +166,17 @@ def fit(
     """
     device = edge_index.device
     rng = np.random.default_rng(seed)
-    n_genes = target.shape[1]
     entries = ObservedEntries(target, config.val_rate, rng)
     if entries.train.size == 0 or entries.val.size == 0:
         raise ValueError("too few observed non-zero entries to train and validate on")
-    loss_fn = GeneBatchLoss(entries, n_genes, config.gene_batch, device)
+    loss_fn = GeneBatchLoss(
+        entries,
+        target,
+        config.gene_batch,
+        device,
+        zero_weight=config.zero_weight,
+        mask_rate=config.mask_rate,
+    )
     val_genes, val_weights = loss_fn.sample_genes(rng)  # fixed, so validation losses compare
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
