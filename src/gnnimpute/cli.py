@@ -231,9 +231,10 @@ def impute(
                 max_genes=max_genes,
             )
         log.info(
-            "%d cells x %d genes after QC (from %d x %d)",
+            "%d cells x %d genes %s (input %d x %d)",
             adata.n_obs,
             adata.n_vars,
+            "kept, QC off" if no_qc else "after QC",
             summary["n_cells_in"],
             summary["n_genes_in"],
         )
