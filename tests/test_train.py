@@ -1,0 +1,117 @@
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from gnnimpute.inputs import GeneInput, ProjectedInput
+from gnnimpute.model import GNNImputeModel
+from gnnimpute.train import GeneBatchLoss, ObservedEntries, resolve_device
+
+CPU = torch.device("cpu")
+
+
+def _target(seed=0, shape=(30, 40)):
+    rng = np.random.default_rng(seed)
+    x = rng.poisson(0.7, shape).astype(np.float32) * rng.gamma(2, 5, shape[1]).astype(np.float32)
+    return sp.csr_matrix(x)
+
+
+def test_validation_split_is_fixed_disjoint_and_complete():
+    t = _target()
+    e = ObservedEntries(t, 0.2, np.random.default_rng(1))
+    assert np.intersect1d(e.val, e.train).size == 0
+    assert e.val.size + e.train.size == t.nnz
+    assert abs(e.val.size - 0.2 * t.nnz) <= 1
+    np.testing.assert_array_equal(t.toarray()[e.rows, e.cols], e.values)
+    again = ObservedEntries(t, 0.2, np.random.default_rng(1))
+    np.testing.assert_array_equal(e.val, again.val)
+    batch = e.sample_train(0.1, np.random.default_rng(2))
+    assert np.isin(batch, e.train).all() and np.intersect1d(batch, e.val).size == 0
+
+
+def _model_and_h(n_genes):
+    torch.manual_seed(0)
+    model = GNNImputeModel(4, n_genes, hidden=(8, 3)).eval()
+    h = torch.randn(30, 8)
+    return model, h
+
+
+def test_full_gene_batch_is_the_exact_mse():
+    t = _target()
+    e = ObservedEntries(t, 0.1, np.random.default_rng(0))
+    model, h = _model_and_h(t.shape[1])
+    loss = GeneBatchLoss(e, t, batch_size=1000, device=CPU)
+    genes, weights = loss.sample_genes(np.random.default_rng(0))
+    assert genes.size == t.shape[1] and np.all(weights == 1)
+    idx = e.train[:50]
+    with torch.no_grad():
+        full = model.decode_all(h).numpy()
+        expected = np.mean((full[e.rows[idx], e.cols[idx]] - e.values[idx]) ** 2)
+        got = float(loss(model, h, idx, genes, weights))
+    assert np.isclose(got, expected, rtol=1e-5)
+
+
+def test_stratified_gene_batch_is_unbiased():
+    t = _target(shape=(30, 60))
+    e = ObservedEntries(t, 0.1, np.random.default_rng(0))
+    model, h = _model_and_h(t.shape[1])
+    exact = GeneBatchLoss(e, t, batch_size=1000, device=CPU)
+    sampled = GeneBatchLoss(e, t, batch_size=16, device=CPU)
+    assert sampled.fixed.size == 4  # a quarter of the batch is always the heaviest genes
+    idx = e.train
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        truth = float(exact(model, h, idx, *exact.sample_genes(rng)))
+        estimates = [float(sampled(model, h, idx, *sampled.sample_genes(rng))) for _ in range(400)]
+    assert abs(np.mean(estimates) - truth) < 0.05 * truth
+
+
+def test_zero_weight_adds_the_zero_entries():
+    t = _target()
+    e = ObservedEntries(t, 0.1, np.random.default_rng(0))
+    model, h = _model_and_h(t.shape[1])
+    plain = GeneBatchLoss(e, t, batch_size=1000, device=CPU)
+    weighted = GeneBatchLoss(e, t, batch_size=1000, device=CPU, zero_weight=2.0, mask_rate=0.5)
+    genes, weights = plain.sample_genes(np.random.default_rng(0))
+    idx = e.train[:50]
+    with torch.no_grad():
+        full = model.decode_all(h).numpy()
+        zeros = np.sum(full[t.toarray() == 0] ** 2)
+        diff = float(weighted(model, h, idx, genes, weights)) - float(
+            plain(model, h, idx, genes, weights)
+        )
+    assert np.isclose(diff, 2.0 * 0.5 * zeros / idx.size, rtol=1e-4)
+
+
+def test_gene_input_hides_only_the_given_entries():
+    log_norm = sp.csr_matrix(np.arange(1, 13, dtype=np.float32).reshape(3, 4))
+    inputs = GeneInput(log_norm, np.array([1, 3]), CPU)
+    x = inputs.hidden(np.array([0, 2, 1]), np.array([1, 3, 0]), np.zeros(3))
+    np.testing.assert_array_equal(x.numpy(), [[0, 4], [6, 8], [10, 0]])
+    np.testing.assert_array_equal(inputs.full().numpy(), [[2, 4], [6, 8], [10, 12]])  # unchanged
+
+
+def test_projected_input_hiding_equals_projecting_the_hidden_matrix():
+    rng = np.random.default_rng(0)
+    dense = rng.poisson(1, (10, 6)).astype(np.float32)
+    log_norm = sp.csr_matrix(np.log1p(dense))
+    loadings = rng.normal(size=(6, 3)).astype(np.float32)
+    inputs = ProjectedInput(log_norm, loadings, CPU)
+    rows, cols = np.nonzero(dense)
+    pick = rng.choice(rows.size, 5, replace=False)
+    hidden_dense = np.log1p(dense)
+    hidden_dense[rows[pick], cols[pick]] = 0
+    expected = hidden_dense @ loadings - np.log1p(dense).mean(axis=0) @ loadings
+    got = inputs.hidden(rows[pick], cols[pick], np.log1p(dense[rows[pick], cols[pick]]))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        try:
+            resolve_device("cuda")
+        except RuntimeError as exc:
+            assert "no CUDA device" in str(exc)
+        else:
+            raise AssertionError("cuda without a device must fail")
