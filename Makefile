@@ -22,9 +22,9 @@ demo: setup
 	@mkdir -p $(DEMO)
 	$(BIN)/gnnimpute simulate $(DEMO)/simulated.h5ad --cells 1000 --genes 2000 --groups 6 --dropout-mid 1 --de-fac-scale 0.5 --seed 0 --force
 	$(BIN)/gnnimpute mask $(DEMO)/simulated.h5ad $(DEMO)/masked.h5ad $(DEMO)/truth.h5ad --rate 0.1 --seed 0 --force
-	$(BIN)/gnnimpute impute $(DEMO)/masked.h5ad $(DEMO)/imputed.h5ad --no-qc --seed 0 --force
+	$(BIN)/gnnimpute impute $(DEMO)/masked.h5ad $(DEMO)/imputed.h5ad --no-qc --seed 0 --force --plot $(DEMO)/training_curve.png
 	$(BIN)/gnnimpute evaluate $(DEMO)/imputed.h5ad $(DEMO)/truth.h5ad --label-key group --json $(DEMO)/metrics.json
-	@echo "demo outputs in $(DEMO)/: simulated.h5ad masked.h5ad truth.h5ad imputed.h5ad metrics.json"
+	@echo "demo outputs in $(DEMO)/: simulated.h5ad masked.h5ad truth.h5ad imputed.h5ad training_curve.png metrics.json"
 
 lint: setup
 	$(BIN)/ruff check src tests

@@ -37,8 +37,10 @@ def test_every_command_has_help(command):
 
 def test_impute_end_to_end_no_qc_keeps_names_and_counts(tmp_path, sim_h5ad):
     out = tmp_path / "out.h5ad"
-    result = _invoke("impute", sim_h5ad, out, "--no-qc", *FAST_CLI)
+    curve = tmp_path / "curve.png"
+    result = _invoke("impute", sim_h5ad, out, "--no-qc", "--plot", curve, *FAST_CLI)
     assert result.exit_code == 0, result.output
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     src, got = ad.read_h5ad(sim_h5ad), ad.read_h5ad(out)
     assert list(got.obs_names) == list(src.obs_names) and list(got.var_names) == list(src.var_names)
     np.testing.assert_array_equal(got.X.toarray(), src.X.toarray())

@@ -181,6 +181,13 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="CPU threads for torch (default: torch's choice).",
 )
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the training curve (train/validation loss per epoch) to this PNG.",
+)
 @click.option("--quiet", is_flag=True, help="No progress or log output on stderr.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def impute(
@@ -197,6 +204,7 @@ def impute(
     max_genes,
     quiet,
     force,
+    plot_path,
     seed,
     pcs,
     n_input,
@@ -250,6 +258,11 @@ def impute(
         )
         write_h5ad_atomic(adata, output, force=force)
         info = adata.uns["gnnimpute"]
+        if plot_path is not None:
+            from .report import plot_training_curve
+
+            plot_training_curve(info["history"], plot_path, best_epoch=info["best_epoch"])
+            log.info("wrote training curve %s", plot_path)
         log.info(
             "wrote %s: %d cells x %d genes, %d epochs (best %d), %.1f s",
             output,
