@@ -13,7 +13,7 @@ import torch
 
 from ._constants import EMBEDDING_KEY, KEY
 from .errors import InputError
-from .graph import build_graph, pca
+from .graph import build_graph, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
 from .model import GNNImputeModel
@@ -44,7 +44,9 @@ def impute(
     mask_rate: float = 0.1,
     val_rate: float = 0.05,
     gene_batch: int = 1024,
-    zero_weight: float = 0.01,
+    zero_weight: float = 0.0,
+    detection_shrink: float = 0.25,
+    detection_k: int = 15,
     device: str = "auto",
     threads: int | None = None,
     allow_non_integer: bool = False,
@@ -69,6 +71,11 @@ def impute(
         Weight of an observed zero (target 0) relative to a hidden non-zero in the loss. 0 fits
         the value a count has when it is detected; larger values pull genes that are off in a
         context towards 0, which helps clustering and costs accuracy on hidden counts.
+    detection_shrink, detection_k
+        The model predicts the level a gene has where it is detected. The output is multiplied by
+        d ** detection_shrink, d the share of the cell and its `detection_k` nearest neighbours
+        in which the gene is detected: 0 keeps the level-if-detected (best on hidden counts), 1
+        gives the expected value (genes that are off in a cell type go to 0, best for clustering).
     copy
         Annotate and return a copy instead of `adata` itself.
 
@@ -126,6 +133,9 @@ def impute(
     )
     result = fit(model, inputs, ei, target, config, seed=random_state)
     imputed, embedding = predict(model, inputs, ei)
+    if detection_shrink > 0:
+        neighbors = knn_indices(pcs[:, :n_pcs], detection_k, random_state=random_state)
+        shrink_by_detection(imputed, counts, neighbors, detection_shrink)
 
     adata.layers[key_added] = imputed
     adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
@@ -138,6 +148,8 @@ def impute(
             "n_input": inputs.n_features,
             "gene_batch": gene_batch,
             "zero_weight": zero_weight,
+            "detection_shrink": detection_shrink,
+            "detection_k": detection_k,
             "heads": heads,
             "layer_type": layer_type,
             "hidden": list(hidden),
@@ -164,6 +176,19 @@ def impute(
         "normalization": "layers are counts x median(L)/L_i, L_i the cell's total counts in X",
     }
     return adata
+
+
+def shrink_by_detection(
+    imputed: np.ndarray,
+    counts: sp.csr_matrix,
+    neighbors: np.ndarray,
+    power: float,
+    chunk: int = 2048,
+) -> None:
+    """Multiply `imputed` in place by (neighbourhood detection rate) ** power, in cell chunks."""
+    for start in range(0, imputed.shape[0], chunk):
+        rows = slice(start, min(start + chunk, imputed.shape[0]))
+        imputed[rows] *= neighbourhood_detection(counts, neighbors, rows) ** power
 
 
 def nonzero_mean(x: sp.csr_matrix) -> np.ndarray:

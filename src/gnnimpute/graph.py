@@ -75,3 +75,25 @@ def knn_edge_index(neighbors: np.ndarray, *, self_loops: bool = True) -> np.ndar
 def build_graph(pcs: np.ndarray, *, k: int = 5, random_state: int = 0) -> np.ndarray:
     """kNN on principal components -> symmetric edge list with self-loops (2 x E)."""
     return knn_edge_index(knn_indices(pcs, k, random_state=random_state))
+
+
+def neighbourhood_detection(
+    counts: sp.spmatrix, neighbors: np.ndarray, rows: slice | None = None
+) -> np.ndarray:
+    """Share of each cell's neighbourhood (itself and its neighbours) in which each gene is detected.
+
+    A smooth, data-only estimate of P(detected | context); `rows` limits it to a chunk of cells so
+    the dense result stays chunk x genes.
+    """
+    n, k = neighbors.shape
+    rows = rows if rows is not None else slice(0, n)
+    cells = np.arange(n)[rows]
+    members = np.hstack([cells[:, None], neighbors[cells]])
+    avg = sp.csr_matrix(
+        (np.full(members.size, 1.0 / (k + 1), dtype=np.float32),
+         (np.repeat(np.arange(cells.size), k + 1), members.ravel())),
+        shape=(cells.size, n),
+    )  # fmt: skip
+    detected = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+    detected.data = (detected.data != 0).astype(np.float32)
+    return np.asarray((avg @ detected).todense(), dtype=np.float32)

@@ -37,7 +37,7 @@ class TrainConfig:
     mask_rate: float = 0.1
     val_rate: float = 0.05
     gene_batch: int = 1024
-    zero_weight: float = 0.01
+    zero_weight: float = 0.0
     min_epochs: int = 50
     progress: bool = True
 
