@@ -24,7 +24,9 @@ def test_output_contract(imputed, sim_adata):
     assert imputed.obsm["X_gnnimpute"].shape == (sim_adata.n_obs, 8)
     info = imputed.uns["gnnimpute"]
     assert info["seed"] == 0 and info["params"]["k"] == 5 and info["params"]["heads"] == 3
-    assert len(info["history"]["train_loss"]) == info["epochs_run"] == len(info["history"]["val_loss"])
+    assert (
+        len(info["history"]["train_loss"]) == info["epochs_run"] == len(info["history"]["val_loss"])
+    )
     assert 1 <= info["best_epoch"] <= info["epochs_run"] <= 40
     assert {"torch", "torch_geometric", "gnnimpute"} <= set(info["versions"])
     np.testing.assert_array_equal(imputed.X.toarray(), sim_adata.X.toarray())  # counts untouched
@@ -55,7 +57,9 @@ def test_same_seed_same_output_other_seed_differs(sim_adata):
     assert not np.array_equal(runs[0].layers["gnnimpute"], runs[2].layers["gnnimpute"])
 
 
-@pytest.mark.parametrize("variant", [dict(layer_type="gcn"), dict(encoder_input="genes", n_input=50)])
+@pytest.mark.parametrize(
+    "variant", [dict(layer_type="gcn"), dict(encoder_input="genes", n_input=50)]
+)
 def test_variants_run(sim_adata, variant):
     out = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), **{**FAST, "epochs": 3, **variant})
     assert out.layers["gnnimpute"].shape == sim_adata.shape
@@ -87,7 +91,37 @@ def test_recovers_hidden_truth_better_than_zeros_and_knn(sim_adata):
     pcs, _ = pca(log_normalize(hidden.masked), 50)
     nb = knn_indices(pcs, 5)
     n = nb.shape[0]
-    avg = sp.csr_matrix((np.full(nb.size, 1 / 5), (np.repeat(np.arange(n), 5), nb.ravel())), shape=(n, n))
-    ours, zeros, knn = mse(a.layers["gnnimpute"]), mse(normalized.toarray()), mse((avg @ normalized).toarray())
+    avg = sp.csr_matrix(
+        (np.full(nb.size, 1 / 5), (np.repeat(np.arange(n), 5), nb.ravel())), shape=(n, n)
+    )
+    ours, zeros, knn = (
+        mse(a.layers["gnnimpute"]),
+        mse(normalized.toarray()),
+        mse((avg @ normalized).toarray()),
+    )
     assert ours < zeros
     assert ours < knn, f"gnnimpute {ours:.3g} vs kNN {knn:.3g}"
+
+
+def test_detection_shrink_interpolates_between_level_and_expectation():
+    from gnnimpute.api import shrink_by_detection
+
+    counts = sp.csr_matrix(np.array([[2, 0], [0, 0], [4, 1]], dtype=np.float32))
+    neighbors = np.array([[1], [0], [0]])
+    level = np.full((3, 2), 8.0, dtype=np.float32)
+    out = level.copy()
+    shrink_by_detection(out, counts, neighbors, 1.0, chunk=2)
+    np.testing.assert_allclose(out, [[4, 0], [4, 0], [8, 4]])  # 8 x detection share
+    out = level.copy()
+    shrink_by_detection(out, counts, neighbors, 0.0)
+    np.testing.assert_array_equal(out, level)
+
+
+def test_detection_shrink_recorded_and_off_switch(sim_adata):
+    a = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), **{**FAST, "epochs": 3})
+    b = gnnimpute.impute(
+        ad.AnnData(X=sim_adata.X.copy()), detection_shrink=0, **{**FAST, "epochs": 3}
+    )
+    assert a.uns["gnnimpute"]["params"]["detection_shrink"] == 0.25
+    assert np.all(a.layers["gnnimpute"] <= b.layers["gnnimpute"] + 1e-5)
+    assert np.any(a.layers["gnnimpute"] < b.layers["gnnimpute"] - 1e-3)

@@ -41,3 +41,13 @@ def test_build_graph_is_sparse_and_bounded(rng):
     # each cell: <= 2k neighbour edges plus its self-loop; never N x N
     assert ei.shape[0] == 2
     assert 300 * 6 <= ei.shape[1] <= 300 * 11
+
+
+def test_neighbourhood_detection_is_the_share_of_cell_and_neighbours():
+    from gnnimpute.graph import neighbourhood_detection
+
+    counts = sp.csr_matrix(np.array([[1, 0], [0, 0], [3, 0], [0, 5]], dtype=np.float32))
+    neighbors = np.array([[1], [0], [3], [2]])
+    d = neighbourhood_detection(counts, neighbors)
+    np.testing.assert_allclose(d, [[0.5, 0], [0.5, 0], [0.5, 0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(neighbourhood_detection(counts, neighbors, slice(2, 4)), d[2:])

@@ -157,8 +157,21 @@ def main() -> None:
     help="Share of observed non-zeros hidden from the encoder each epoch.",
 )
 @click.option(
+    "--detection-shrink",
+    default=0.25,
+    type=click.FloatRange(0, 1),
+    help="Multiply the imputed level by (share of the neighbourhood where the gene is detected) "
+    "to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",
+)
+@click.option(
+    "--detection-k",
+    default=15,
+    type=click.IntRange(min=1),
+    help="Neighbours that define a cell's neighbourhood for --detection-shrink.",
+)
+@click.option(
     "--zero-weight",
-    default=0.01,
+    default=0.0,
     type=click.FloatRange(min=0),
     help="Weight of observed zeros (target 0) relative to hidden non-zeros in the loss; "
     "higher keeps off genes lower (clustering), lower fits hidden counts better.",
