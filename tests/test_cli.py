@@ -172,3 +172,21 @@ def test_simulate_command(tmp_path):
     assert got.obs["group"].nunique() <= 6
     assert np.all(got.X.toarray() <= got.layers["truth"].toarray())
     assert _invoke("simulate", out, "--cells", 10, "--genes", 10).exit_code != 0  # exists
+
+
+def test_real_baron_subset_with_default_qc(tmp_path):
+    from conftest import shared_file
+
+    baron = ad.read_h5ad(shared_file("baron_mouse_pancreas.h5ad"))
+    subset = baron[:300].copy()
+    path = tmp_path / "baron300.h5ad"
+    subset.write_h5ad(path)
+    out = tmp_path / "out.h5ad"
+    result = _invoke("impute", path, out, "--max-pct-mt", 20, *FAST_CLI)
+    assert result.exit_code == 0, result.output
+    got = ad.read_h5ad(out)
+    qc = got.uns["gnnimpute"]["qc"]
+    # Baron ships without mitochondrial genes (no mt- names): the rule is reported as not applied
+    assert not qc["max_pct_mt_applied"] and "max_pct_mt" not in qc["cells_removed_by"]
+    assert got.n_obs == qc["n_cells_kept"] and got.n_vars == qc["n_genes_kept"] < subset.n_vars
+    assert np.isfinite(got.layers["gnnimpute"]).all()
