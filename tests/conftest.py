@@ -10,8 +10,22 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # Few epochs and a narrow model: tests check behaviour, the benchmark checks accuracy.
-FAST = dict(epochs=40, patience=20, hidden=(32, 8), n_input=20, gene_batch=128, lr=1e-2, progress=False)
-FAST_CLI = ["--epochs", "40", "--patience", "20", "--hidden", "32,8", "--n-input", "20", "--lr", "0.01", "--quiet"]
+FAST = dict(
+    epochs=40, patience=20, hidden=(32, 8), n_input=20, gene_batch=128, lr=1e-2, progress=False
+)
+FAST_CLI = [
+    "--epochs",
+    "40",
+    "--patience",
+    "20",
+    "--hidden",
+    "32,8",
+    "--n-input",
+    "20",
+    "--lr",
+    "0.01",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="session")

@@ -111,7 +111,8 @@ def test_detection_shrink_interpolates_between_level_and_expectation():
     level = np.full((3, 2), 8.0, dtype=np.float32)
     out = level.copy()
     shrink_by_detection(out, counts, neighbors, 1.0, chunk=2)
-    np.testing.assert_allclose(out, [[4, 0], [4, 0], [8, 4]])  # 8 x detection share
+    # 8 x smoothed detection share (detected + 1) / (k + 2), k = 1
+    np.testing.assert_allclose(out, 8 * np.array([[2, 1], [2, 1], [3, 2]]) / 3, rtol=1e-6)
     out = level.copy()
     shrink_by_detection(out, counts, neighbors, 0.0)
     np.testing.assert_array_equal(out, level)
@@ -122,6 +123,6 @@ def test_detection_shrink_recorded_and_off_switch(sim_adata):
     b = gnnimpute.impute(
         ad.AnnData(X=sim_adata.X.copy()), detection_shrink=0, **{**FAST, "epochs": 3}
     )
-    assert a.uns["gnnimpute"]["params"]["detection_shrink"] == 0.25
+    assert a.uns["gnnimpute"]["params"]["detection_shrink"] == 0.1
     assert np.all(a.layers["gnnimpute"] <= b.layers["gnnimpute"] + 1e-5)
     assert np.any(a.layers["gnnimpute"] < b.layers["gnnimpute"] - 1e-3)

@@ -29,7 +29,9 @@ def test_version_prints_only_the_version():
     assert result.exit_code == 0 and result.output.strip() == __version__
 
 
-@pytest.mark.parametrize("command", ["impute", "simulate", "mask", "split", "evaluate", "benchmark"])
+@pytest.mark.parametrize(
+    "command", ["impute", "simulate", "mask", "split", "evaluate", "benchmark"]
+)
 def test_every_command_has_help(command):
     result = _invoke(command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output
@@ -44,7 +46,9 @@ def test_impute_end_to_end_no_qc_keeps_names_and_counts(tmp_path, sim_h5ad):
     src, got = ad.read_h5ad(sim_h5ad), ad.read_h5ad(out)
     assert list(got.obs_names) == list(src.obs_names) and list(got.var_names) == list(src.var_names)
     np.testing.assert_array_equal(got.X.toarray(), src.X.toarray())
-    assert got.layers["gnnimpute"].dtype == np.float32 and got.layers["gnnimpute"].shape == src.shape
+    assert (
+        got.layers["gnnimpute"].dtype == np.float32 and got.layers["gnnimpute"].shape == src.shape
+    )
     assert got.obsm["X_gnnimpute"].shape == (src.n_obs, 8)
     info = got.uns["gnnimpute"]
     assert info["qc"]["n_cells_kept"] == src.n_obs and info["params"]["epochs"] == 40
@@ -57,7 +61,9 @@ def test_impute_with_qc_records_what_was_removed(tmp_path, sim_h5ad):
     src = ad.read_h5ad(sim_h5ad)
     detected = np.diff(src.X.tocsr().indptr)
     threshold = int(np.median(detected))
-    result = _invoke("impute", sim_h5ad, out, "--min-genes", threshold, "--min-cells", "3", *FAST_CLI)
+    result = _invoke(
+        "impute", sim_h5ad, out, "--min-genes", threshold, "--min-cells", "3", *FAST_CLI
+    )
     assert result.exit_code == 0, result.output
     got = ad.read_h5ad(out)
     qc = got.uns["gnnimpute"]["qc"]
@@ -103,7 +109,9 @@ def _bad_inputs(tmp_path):
     return cases
 
 
-@pytest.mark.parametrize("case", ["corrupt", "negative", "nan", "inf", "fraction", "empty", "allzero", "fewcells"])
+@pytest.mark.parametrize(
+    "case", ["corrupt", "negative", "nan", "inf", "fraction", "empty", "allzero", "fewcells"]
+)
 def test_bad_input_one_line_error_nothing_written(tmp_path, case):
     path, message = _bad_inputs(tmp_path)[case]
     out = tmp_path / "out.h5ad"

@@ -29,7 +29,9 @@ def test_read_h5ad_and_layer(tmp_path):
     got = read_input(tmp_path / "a.h5ad")
     assert sp.issparse(got.X) and got.X.dtype == np.float32
     np.testing.assert_array_equal(got.X.toarray(), COUNTS)
-    np.testing.assert_array_equal(read_input(tmp_path / "a.h5ad", layer="raw").X.toarray(), COUNTS * 2)
+    np.testing.assert_array_equal(
+        read_input(tmp_path / "a.h5ad", layer="raw").X.toarray(), COUNTS * 2
+    )
     with pytest.raises(InputError, match="layer 'nope' not found"):
         read_input(tmp_path / "a.h5ad", layer="nope")
 
@@ -52,7 +54,9 @@ def test_read_10x_folder(tmp_path):
     folder.mkdir()
     # 10x stores genes x cells
     scipy.io.mmwrite(folder / "matrix.mtx", sp.coo_matrix(COUNTS.T.astype(np.int64)))
-    (folder / "features.tsv").write_text("".join(f"ENSG{j}\tg{j}\tGene Expression\n" for j in range(3)))
+    (folder / "features.tsv").write_text(
+        "".join(f"ENSG{j}\tg{j}\tGene Expression\n" for j in range(3))
+    )
     (folder / "barcodes.tsv").write_text("".join(f"c{i}\n" for i in range(4)))
     got = read_input(folder)
     assert got.shape == (4, 3)
@@ -115,7 +119,12 @@ def test_duplicate_names_made_unique_with_warning(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [(-1.0, "negative"), (np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"), (0.5, "non-integer")],
+    [
+        (-1.0, "negative"),
+        (np.nan, "NaN or infinite"),
+        (np.inf, "NaN or infinite"),
+        (0.5, "non-integer"),
+    ],
 )
 def test_validate_rejects_non_counts(value, message):
     x = COUNTS.copy()
@@ -169,7 +178,11 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     target = tmp_path / "out.h5ad"
     target.write_text("old result")
-    monkeypatch.setattr(ad.AnnData, "write_h5ad", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    monkeypatch.setattr(
+        ad.AnnData,
+        "write_h5ad",
+        lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")),
+    )
     with pytest.raises(InputError, match="cannot write"):
         write_h5ad_atomic(_adata(), target, force=True)
     assert target.read_text() == "old result"

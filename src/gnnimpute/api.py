@@ -45,7 +45,7 @@ def impute(
     val_rate: float = 0.05,
     gene_batch: int = 1024,
     zero_weight: float = 0.0,
-    detection_shrink: float = 0.25,
+    detection_shrink: float = 0.1,
     detection_k: int = 15,
     device: str = "auto",
     threads: int | None = None,
@@ -73,8 +73,8 @@ def impute(
         context towards 0, which helps clustering and costs accuracy on hidden counts.
     detection_shrink, detection_k
         The model predicts the level a gene has where it is detected. The output is multiplied by
-        d ** detection_shrink, d the share of the cell and its `detection_k` nearest neighbours
-        in which the gene is detected: 0 keeps the level-if-detected (best on hidden counts), 1
+        d ** detection_shrink, d the (Laplace-smoothed) share of the cell and its `detection_k`
+        nearest neighbours in which the gene is detected: 0 keeps the level-if-detected (best on hidden counts), 1
         gives the expected value (genes that are off in a cell type go to 0, best for clustering).
     copy
         Annotate and return a copy instead of `adata` itself.
@@ -185,10 +185,16 @@ def shrink_by_detection(
     power: float,
     chunk: int = 2048,
 ) -> None:
-    """Multiply `imputed` in place by (neighbourhood detection rate) ** power, in cell chunks."""
+    """Multiply `imputed` in place by (neighbourhood detection rate) ** power, in cell chunks.
+
+    The rate is Laplace-smoothed, (detected + 1) / (k + 2), so a gene that no neighbour shows
+    after dropout is damped, not erased.
+    """
+    k = neighbors.shape[1]
     for start in range(0, imputed.shape[0], chunk):
         rows = slice(start, min(start + chunk, imputed.shape[0]))
-        imputed[rows] *= neighbourhood_detection(counts, neighbors, rows) ** power
+        share = neighbourhood_detection(counts, neighbors, rows)
+        imputed[rows] *= ((share * (k + 1) + 1) / (k + 2)) ** power
 
 
 def nonzero_mean(x: sp.csr_matrix) -> np.ndarray:

@@ -158,7 +158,7 @@ def main() -> None:
 )
 @click.option(
     "--detection-shrink",
-    default=0.25,
+    default=0.1,
     type=click.FloatRange(0, 1),
     help="Multiply the imputed level by (share of the neighbourhood where the gene is detected) "
     "to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",

@@ -88,7 +88,11 @@ def _read_10x_folder(path: Path) -> ad.AnnData:
     def opener(p: Path):
         return gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")
 
-    matrix, features, barcodes = find("matrix.mtx"), find("features.tsv", "genes.tsv"), find("barcodes.tsv")
+    matrix, features, barcodes = (
+        find("matrix.mtx"),
+        find("features.tsv", "genes.tsv"),
+        find("barcodes.tsv"),
+    )
     with opener(matrix) as fh:
         x = sp.csr_matrix(scipy.io.mmread(fh).T, dtype=np.float32)  # 10x stores genes x cells
     genes = pd.read_csv(features, sep="\t", header=None, dtype=str)
@@ -151,7 +155,9 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
         with tempfile.NamedTemporaryFile(prefix=f".{path.name}.", suffix=".probe", dir=folder):
             pass
     except OSError as exc:
-        raise InputError(f"output folder is not writable: {folder} ({exc.strerror or exc})") from exc
+        raise InputError(
+            f"output folder is not writable: {folder} ({exc.strerror or exc})"
+        ) from exc
     return path
 
 
