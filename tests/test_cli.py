@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
-from conftest import FAST_CLI
+from conftest import FAST_CLI, shared_file
 
 from gnnimpute import __version__
 from gnnimpute.cli import main
@@ -183,8 +183,6 @@ def test_simulate_command(tmp_path):
 
 
 def test_real_baron_subset_with_default_qc(tmp_path):
-    from conftest import shared_file
-
     baron = ad.read_h5ad(shared_file("baron_mouse_pancreas.h5ad"))
     subset = baron[:300].copy()
     path = tmp_path / "baron300.h5ad"
