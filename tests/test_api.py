@@ -2,7 +2,7 @@ import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import FAST
+from shared_helpers import FAST
 
 import gnnimpute
 from gnnimpute.errors import InputError

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
-from conftest import FAST_CLI, shared_file
+from shared_helpers import FAST_CLI, shared_file
 
 from gnnimpute import __version__
 from gnnimpute.cli import main

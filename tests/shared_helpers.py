@@ -1,0 +1,25 @@
+"""Constants and helpers shared by the tests (a plain module: `conftest` names clash)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Few epochs and a narrow model: tests check behaviour, the benchmark checks accuracy.
+FAST = dict(
+    epochs=40, patience=20, hidden=(32, 8), n_input=20, gene_batch=128, lr=1e-2, progress=False
+)
+FAST_CLI = [
+    "--epochs", "40", "--patience", "20", "--hidden", "32,8", "--n-input", "20", "--lr", "0.01",
+    "--quiet",
+]  # fmt: skip
+
+
+def shared_file(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"real data not found: {path} (the shared data folder is absent)")
+    return path
