@@ -13,7 +13,7 @@ import torch
 
 from ._constants import EMBEDDING_KEY, KEY
 from .errors import InputError
-from .graph import build_graph, knn_indices, neighbourhood_detection, pca
+from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
 from .model import GNNImputeModel
@@ -105,7 +105,9 @@ def impute(
         raise InputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
     n_comps = max(n_pcs, n_input or 0) if encoder_input == "pca" else n_pcs
     pcs, loadings = pca(log_norm, n_comps, random_state=random_state)
-    edge_index = build_graph(pcs[:, :n_pcs], k=k, random_state=random_state)
+    # One neighbour search serves the graph (first k) and the detection shrink (first detection_k).
+    neighbors = knn_indices(pcs[:, :n_pcs], max(k, detection_k), random_state=random_state)
+    edge_index = knn_edge_index(neighbors[:, :k])
     if encoder_input == "pca":
         inputs = ProjectedInput(log_norm, loadings[:, : n_input or n_comps], dev)
     else:
@@ -134,8 +136,7 @@ def impute(
     result = fit(model, inputs, ei, target, config, seed=random_state)
     imputed, embedding = predict(model, inputs, ei)
     if detection_shrink > 0:
-        neighbors = knn_indices(pcs[:, :n_pcs], detection_k, random_state=random_state)
-        shrink_by_detection(imputed, counts, neighbors, detection_shrink)
+        shrink_by_detection(imputed, counts, neighbors[:, :detection_k], detection_shrink)
 
     adata.layers[key_added] = imputed
     adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
