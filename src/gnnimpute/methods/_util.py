@@ -26,9 +26,3 @@ def normalized(adata) -> sp.csr_matrix:
     """Counts with cell i scaled by median(L) / L_i (float32 CSR)."""
     X = counts(adata)
     return scale_rows(X, size_factors(X))
-
-
-def log_normalized(adata) -> sp.csr_matrix:
-    X = normalized(adata)
-    X.data = np.log1p(X.data)
-    return X

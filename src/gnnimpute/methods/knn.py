@@ -10,23 +10,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..graph import knn_indices
-from ._util import log_normalized, normalized
-
-
-def _pca(log_norm, n_pcs: int, seed: int) -> np.ndarray:
-    """PCA as gnnimpute's graph builder does it (scanpy, arpack, implicit centering)."""
-    from .. import graph
-
-    if hasattr(graph, "pca"):
-        out = graph.pca(log_norm, n_pcs, random_state=seed)
-        return out[0] if isinstance(out, tuple) else out
-    return graph.pca_embedding(log_norm, n_pcs, random_state=seed)
+from ..graph import knn_indices, pca
+from ._util import normalized
 
 
 def run(adata, *, seed: int = 0, k: int = 5, n_pcs: int = 50, include_self: bool = False):
     norm = normalized(adata)
-    pcs = _pca(log_normalized(adata), n_pcs, seed)
+    log_norm = norm.copy()
+    log_norm.data = np.log1p(log_norm.data)
+    pcs, _ = pca(log_norm, n_pcs, random_state=seed)
     nbrs = knn_indices(pcs, k, random_state=seed)
     n = nbrs.shape[0]
     if include_self:
