@@ -204,6 +204,10 @@ def test_cli_benchmark_options(tmp_path):
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "o" / "results.csv")
     assert set(df["method"]) == {"unmasked", "none", "knn"}
+    # a row says which non-default options it ran with, and so does the table
+    assert set(df.loc[df["method"] == "knn", "options"]) == {"n_pcs=10"}
+    assert "| knn (n_pcs=10) |" in (tmp_path / "o" / "summary.md").read_text()
+    assert "| n_pcs=10 |" in (tmp_path / "o" / "results.md").read_text()
     r = CliRunner().invoke(benchmark, [SIM, "--out", str(tmp_path / "o"), "--set", "bad"])
     assert r.exit_code != 0
 

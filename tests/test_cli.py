@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -169,6 +171,30 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path, sim_h5ad, monkeypatch):
     result = CliRunner().invoke(main, ["impute", str(sim_h5ad), str(out), "--no-qc"])
     assert result.exit_code == 130
     assert list(tmp_path.iterdir()) == [sim_h5ad]
+
+
+def test_sigterm_mid_training_exits_130_and_writes_nothing(tmp_path, sim_h5ad):
+    """Schedulers stop jobs with SIGTERM: the real process must stop cleanly, output-free."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.h5ad"
+    exe = Path(sys.executable).with_name("gnnimpute")
+    cmd = [str(exe), "impute", str(sim_h5ad), str(out), "--no-qc",
+           "--epochs", "100000", "--patience", "100000", "--hidden", "32,8", "--n-input", "20"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    for line in proc.stderr:  # wait until training runs
+        if line.startswith("epoch"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, rest
+    assert "interrupted" in rest
+    assert sorted(p.name for p in tmp_path.iterdir()) == [sim_h5ad.name]
 
 
 def test_simulate_command(tmp_path):

@@ -115,3 +115,63 @@ def test_resolve_device():
             assert "no CUDA device" in str(exc)
         else:
             raise AssertionError("cuda without a device must fail")
+
+
+def test_weight_average_is_an_exponential_moving_average():
+    from gnnimpute.train import WeightAverage
+
+    torch.manual_seed(0)
+    model = GNNImputeModel(6, 4, hidden=(5, 3), heads=2)
+    start = [p.detach().clone() for p in model.parameters()]
+    ema = WeightAverage(model, decay=0.9)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)
+    for mine, old in zip(ema.model.parameters(), start, strict=True):
+        torch.testing.assert_close(mine, old + 0.1)  # 0.9 * old + 0.1 * (old + 1)
+    assert not ema.model.training  # scored in eval mode: no dropout, running BatchNorm stats
+    assert all(not p.requires_grad for p in ema.model.parameters())
+
+
+def _small_model_and_graph(target):
+    torch.manual_seed(0)
+    log_norm = target.copy()
+    log_norm.data = np.log1p(log_norm.data)
+    inputs = GeneInput(log_norm, np.arange(target.shape[1]), CPU)
+    n = target.shape[0]
+    src = np.concatenate([np.arange(n), np.arange(n)])
+    dst = np.concatenate([np.arange(n), (np.arange(n) + 1) % n])
+    edge_index = torch.as_tensor(np.stack([src, dst]))
+    model = GNNImputeModel(inputs.n_features, target.shape[1], hidden=(8, 4), heads=2).eval()
+    return model, inputs, edge_index
+
+
+def test_predict_on_the_complete_input_is_one_forward_pass():
+    from gnnimpute.train import predict
+
+    target = _target()
+    model, inputs, edge_index = _small_model_and_graph(target)
+    out, z = predict(model, inputs, edge_index)
+    with torch.no_grad():
+        dense, z_ref = model(inputs.full(), edge_index)
+    np.testing.assert_allclose(out, dense.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(z, z_ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_predict_with_hiding_averages_inputs_that_hide_observed_entries():
+    from gnnimpute.train import predict
+
+    target = _target()
+    model, inputs, edge_index = _small_model_and_graph(target)
+    # hide_rate 1: every draw hides every observed entry, i.e. an all-zero input
+    out, _ = predict(model, inputs, edge_index, observed=target, hide_rate=1.0, draws=3)
+    with torch.no_grad():
+        dense, _ = model(torch.zeros_like(inputs.full()), edge_index)
+    np.testing.assert_allclose(out, dense.numpy(), rtol=1e-5, atol=1e-5)
+    # a partial share: reproducible for a seed, and not the complete-input prediction
+    a, _ = predict(model, inputs, edge_index, observed=target, hide_rate=0.3, draws=4, seed=1)
+    b, _ = predict(model, inputs, edge_index, observed=target, hide_rate=0.3, draws=4, seed=1)
+    full, _ = predict(model, inputs, edge_index)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, full)

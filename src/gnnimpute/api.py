@@ -45,6 +45,8 @@ def impute(
     val_rate: float = 0.05,
     gene_batch: int = 1024,
     zero_weight: float = 0.0,
+    ema_decay: float = 0.0,
+    predict_draws: int = 8,
     detection_shrink: float = 0.1,
     detection_k: int = 15,
     device: str = "auto",
@@ -131,10 +133,15 @@ def impute(
         val_rate=val_rate,
         gene_batch=gene_batch,
         zero_weight=zero_weight,
+        ema_decay=ema_decay,
         progress=progress,
     )
     result = fit(model, inputs, ei, target, config, seed=random_state)
-    imputed, embedding = predict(model, inputs, ei)
+    hide_rate = (val_rate + mask_rate * (1 - val_rate)) if predict_draws > 0 else 0.0
+    imputed, embedding = predict(
+        model, inputs, ei, observed=target, hide_rate=hide_rate, draws=predict_draws,
+        seed=random_state,
+    )  # fmt: skip
     if detection_shrink > 0:
         shrink_by_detection(imputed, counts, neighbors[:, :detection_k], detection_shrink)
 
@@ -149,6 +156,8 @@ def impute(
             "n_input": inputs.n_features,
             "gene_batch": gene_batch,
             "zero_weight": zero_weight,
+            "ema_decay": ema_decay,
+            "predict_draws": predict_draws,
             "detection_shrink": detection_shrink,
             "detection_k": detection_k,
             "heads": heads,

@@ -230,20 +230,25 @@ def run_isolated(
     child.close()
     res: dict | None = None
     deadline = None if not timeout_s else time.monotonic() + timeout_s
-    while True:
-        wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-        if parent.poll(wait):
-            try:
-                res = parent.recv()
-            except EOFError:
-                res = None
-            break
-        if not proc.is_alive():
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            proc.terminate()
-            proc.join(10)
-            return {"status": "failed", "reason": f"timeout after {timeout_s:g} s"}
+    try:
+        while True:
+            wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            if parent.poll(wait):
+                try:
+                    res = parent.recv()
+                except EOFError:
+                    res = None
+                break
+            if not proc.is_alive():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                proc.terminate()
+                proc.join(10)
+                return {"status": "failed", "reason": f"timeout after {timeout_s:g} s"}
+    except BaseException:  # Ctrl-C or SIGTERM: the method's process must not outlive us
+        proc.terminate()
+        proc.join(10)
+        raise
     proc.join(30)
     if res is None:
         return {"status": "failed", "reason": f"process died (exit code {proc.exitcode})"}
@@ -347,6 +352,11 @@ class _Runner:
         with self.rows_path.open("a") as fh:
             fh.write(json.dumps(clean, default=_json_default) + "\n")
 
+    def options_text(self, method: Method) -> str:
+        """The non-default options a row was run with (``--set``), so a table says so."""
+        opts = self.cfg.method_options.get(method.name) or {}
+        return " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(opts.items()))
+
     def run_method(self, method: Method, inp: ad.AnnData, in_path: Path | None, seed: int) -> dict:
         opts = dict(self.cfg.method_options.get(method.name, {}))
         if self.cfg.isolate:
@@ -428,7 +438,8 @@ class _Runner:
             self.log(f"[benchmark] {ds.name} mask rate={rate:g} seed={seed} {method.name} ...")
             res = self.run_method(method, inp, in_path, seed)
             row = {**base, "protocol": "mask", "rate": float(rate), "train_frac": None,
-                   "seed": int(seed), "method": method.name}  # fmt: skip
+                   "seed": int(seed), "method": method.name,
+                   "options": self.options_text(method)}  # fmt: skip
             row.update(_resources(res))
             if res["status"] == "ok":
                 out = res["out"]
@@ -465,7 +476,8 @@ class _Runner:
             )
             res = self.run_method(method, inp, in_path, seed)
             row = {**base, "protocol": "split", "rate": None, "train_frac": float(frac),
-                   "seed": int(seed), "method": method.name}  # fmt: skip
+                   "seed": int(seed), "method": method.name,
+                   "options": self.options_text(method)}  # fmt: skip
             row.update(_resources(res))
             if res["status"] == "ok":
                 row.update(M.mcv_metrics(res["out"], test.X, lib))

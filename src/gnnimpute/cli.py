@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -49,6 +50,13 @@ def _run_safely(fn):
 @click.version_option(__version__, "--version", message="%(version)s")
 def main() -> None:
     """GNNImpute: impute dropout in single-cell RNA-seq counts with a graph-attention autoencoder."""
+    # Schedulers (Nextflow, Slurm) stop jobs with SIGTERM: treat it like Ctrl-C, so temporary
+    # files are removed and child processes stopped before we exit.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @main.command()
@@ -175,6 +183,20 @@ def main() -> None:
     type=click.FloatRange(min=0),
     help="Weight of observed zeros (target 0) relative to hidden non-zeros in the loss; "
     "higher keeps off genes lower (clustering), lower fits hidden counts better.",
+)
+@click.option(
+    "--predict-draws",
+    default=8,
+    type=click.IntRange(min=0),
+    help="Average the output over this many inputs that hide observed entries as training did "
+    "(0: one pass on the complete input).",
+)
+@click.option(
+    "--ema-decay",
+    default=0.0,
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    help="Keep an exponential moving average of the weights (e.g. 0.98) and return it; "
+    "steadier than the weights of a single epoch. 0 turns it off.",
 )
 @click.option(
     "--seed",

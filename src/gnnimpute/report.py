@@ -79,6 +79,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         rec["reason"] = (
             "; ".join(sorted({str(r) for r in bad.get("reason", pd.Series()).dropna()})) or None
         )
+        opts = g.get("options", pd.Series(dtype=object)).dropna().astype(str)
+        rec["options"] = "; ".join(sorted({o for o in opts if o})) or None
         for c in cols:
             v = (
                 pd.to_numeric(ok[c], errors="coerce").dropna()
@@ -136,7 +138,8 @@ def summary_table(
         if r["n_ok"] == 0:
             rows.append([m, *[f"{r['status']}: {r['reason']}"] + ["–"] * (len(header) - 2)])
             continue
-        cells = [m]
+        opts = r.get("options")
+        cells = [f"{m} ({opts})" if isinstance(opts, str) and opts else m]
         for c, _, _ in metrics:
             txt = _fmt(r[c], r.get(c + "_sd"))
             if c in best and math.isfinite(r[c]) and np.isclose(r[c], best[c]):
@@ -505,6 +508,7 @@ def write_report(
             "train_frac",
             "seed",
             "method",
+            "options",
             "status",
             "reason",
             *_metric_cols(df),

@@ -7,6 +7,7 @@ entries; a fixed held-out share, never shown during training, drives early stopp
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import sys
@@ -38,6 +39,7 @@ class TrainConfig:
     val_rate: float = 0.05
     gene_batch: int = 1024
     zero_weight: float = 0.0
+    ema_decay: float = 0.0
     min_epochs: int = 50
     progress: bool = True
 
@@ -150,6 +152,33 @@ class GeneBatchLoss:
         return loss / max(idx.size, 1)
 
 
+class WeightAverage:
+    """An exponential moving average of the weights, scored in eval mode.
+
+    Each epoch hides a fresh random share of entries, so single-epoch weights are noisy; their
+    running average generalizes better and gives early stopping a steadier validation signal.
+    """
+
+    def __init__(self, model: GNNImputeModel, decay: float):
+        self.model = copy.deepcopy(model).requires_grad_(False).eval()
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: GNNImputeModel) -> None:
+        for mine, theirs in zip(self.model.parameters(), model.parameters(), strict=True):
+            mine.lerp_(theirs, 1.0 - self.decay)
+        for mine, theirs in zip(self.model.buffers(), model.buffers(), strict=True):
+            if mine.is_floating_point():
+                mine.lerp_(theirs, 1.0 - self.decay)
+            else:
+                mine.copy_(theirs)
+
+    @torch.no_grad()
+    def score(self, loss, x: torch.Tensor, edge_index: torch.Tensor) -> float:
+        h = self.model.decode_hidden(self.model.encode(x, edge_index))
+        return float(loss(self.model, h))
+
+
 def fit(
     model: GNNImputeModel,
     inputs: EncoderInput,
@@ -180,6 +209,7 @@ def fit(
     val_genes, val_weights = loss_fn.sample_genes(rng)  # fixed, so validation losses compare
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult()
     best, best_state, since_best = math.inf, None, 0
     start = time.perf_counter()
@@ -201,16 +231,23 @@ def fit(
         loss = loss_fn(model, h, batch, *loss_fn.sample_genes(rng))
         loss.backward()
         opt.step()
-        # The validation entries are hidden in every training input, so this same pass scores them.
+        # The validation entries are hidden in every training input, so the same input scores them.
         with torch.no_grad():
-            val_loss = float(loss_fn(model, h.detach(), entries.val, val_genes, val_weights))
+            if ema is None:
+                val_loss = float(loss_fn(model, h.detach(), entries.val, val_genes, val_weights))
+            else:
+                ema.update(model)
+                val_loss = ema.score(
+                    lambda m, hh: loss_fn(m, hh, entries.val, val_genes, val_weights), x, edge_index
+                )
         train_loss = float(loss.detach())
         result.history["train_loss"].append(train_loss)
         result.history["val_loss"].append(val_loss)
         result.epochs_run = epoch
         if val_loss < best:
             best, result.best_epoch, since_best = val_loss, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            source = model if ema is None else ema.model
+            best_state = {k: v.detach().clone() for k, v in source.state_dict().items()}
         else:
             since_best += 1
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch)
@@ -233,16 +270,41 @@ def fit(
 
 
 def predict(
-    model: GNNImputeModel, inputs: EncoderInput, edge_index: torch.Tensor
+    model: GNNImputeModel,
+    inputs: EncoderInput,
+    edge_index: torch.Tensor,
+    *,
+    observed: sp.csr_matrix | None = None,
+    hide_rate: float = 0.0,
+    draws: int = 8,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Imputed matrix (float32, cells x genes) from the full input, in cell chunks, and the embedding."""
+    """Imputed matrix (float32, cells x genes) and the embedding, the output in cell chunks.
+
+    With `hide_rate` > 0 the prediction is the mean over `draws` inputs that each hide that share
+    of the `observed` non-zeros, as training did: a model trained on inputs with entries hidden
+    is off-distribution (and predicts low) on the complete input.
+    """
     model.eval()
+    n_cells = inputs.full().shape[0]
+    out = np.zeros((n_cells, model.n_output), dtype=np.float32)
+    coo = observed.tocoo() if hide_rate > 0 and observed is not None else None
+    n_draws = max(1, draws) if coo is not None else 1
+    rng = np.random.default_rng(seed)
+    z_sum = torch.zeros(())
     with torch.inference_mode():
-        z = model.encode(inputs.full(), edge_index)
-        h = model.decode_hidden(z)
-        out = np.empty((h.shape[0], model.n_output), dtype=np.float32)
-        for start in range(0, h.shape[0], OUTPUT_CHUNK):
-            out[start : start + OUTPUT_CHUNK] = (
-                model.decode_all(h[start : start + OUTPUT_CHUNK]).cpu().numpy()
-            )
-    return out, z.cpu().numpy().astype(np.float32)
+        for _ in range(n_draws):
+            if coo is None:
+                x = inputs.full()
+            else:
+                pick = rng.random(coo.nnz) < hide_rate
+                x = inputs.hidden(coo.row[pick], coo.col[pick], np.log1p(coo.data[pick]))
+            z = model.encode(x, edge_index)
+            h = model.decode_hidden(z)
+            for start in range(0, n_cells, OUTPUT_CHUNK):
+                out[start : start + OUTPUT_CHUNK] += (
+                    model.decode_all(h[start : start + OUTPUT_CHUNK]).cpu().numpy()
+                )
+            z_sum = z_sum.to(z.device) + z
+    out /= n_draws
+    return out, (z_sum / n_draws).cpu().numpy().astype(np.float32)
