@@ -73,6 +73,13 @@ def impute(
         Weight of an observed zero (target 0) relative to a hidden non-zero in the loss. 0 fits
         the value a count has when it is detected; larger values pull genes that are off in a
         context towards 0, which helps clustering and costs accuracy on hidden counts.
+    predict_draws
+        The output is the mean over this many inputs that each hide the share of observed
+        non-zeros training hid (val_rate + mask_rate of the rest): the complete matrix is an input
+        the model never saw in training, on which it under-predicts. 0: one pass on it.
+    ema_decay
+        If > 0, return an exponential moving average of the weights (validated in eval mode).
+        Off by default: it helped PBMC a little, hurt Baron and doubled the epochs (README).
     detection_shrink, detection_k
         The model predicts the level a gene has where it is detected. The output is multiplied by
         d ** detection_shrink, d the (Laplace-smoothed) share of the cell and its `detection_k`
