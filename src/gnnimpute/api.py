@@ -17,7 +17,7 @@ from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
 from .model import GNNImputeModel
-from .norm import scale_rows, size_factors
+from .norm import log1p, scale_rows, size_factors
 from .train import TrainConfig, fit, predict, resolve_device
 
 ENCODER_INPUTS = ("pca", "genes")
@@ -108,8 +108,7 @@ def impute(
 
     factors = size_factors(counts)
     target = scale_rows(counts, factors)
-    log_norm = target.copy()
-    log_norm.data = np.log1p(log_norm.data)
+    log_norm = log1p(target)
     if encoder_input not in ENCODER_INPUTS:
         raise InputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
     n_comps = max(n_pcs, n_input or 0) if encoder_input == "pca" else n_pcs
@@ -144,10 +143,9 @@ def impute(
         progress=progress,
     )
     result = fit(model, inputs, ei, target, config, seed=random_state)
-    hide_rate = (val_rate + mask_rate * (1 - val_rate)) if predict_draws > 0 else 0.0
     imputed, embedding = predict(
-        model, inputs, ei, observed=target, hide_rate=hide_rate, draws=predict_draws,
-        seed=random_state,
+        model, inputs, ei, observed=target, hide_rate=config.hidden_share if predict_draws else 0.0,
+        draws=predict_draws, seed=random_state,
     )  # fmt: skip
     if detection_shrink > 0:
         shrink_by_detection(imputed, counts, neighbors[:, :detection_k], detection_shrink)

@@ -44,7 +44,7 @@ from ._constants import GROUP_KEY, TRUTH_LAYER
 from .errors import InputError
 from .mask import make_mask_pair, make_split_pair, method_input
 from .methods import DEFAULT_METHODS, PEERS, REGISTRY, Method, MethodUnavailable, get_method
-from .norm import scale_rows, size_factors
+from .norm import log_normalize, scale_rows, size_factors
 
 DEFAULT_LABEL_KEYS = ("cell_type", "cluster", GROUP_KEY, "label", "labels", "celltype")
 ROWS_FILE = "rows.jsonl"
@@ -275,9 +275,9 @@ def marker_genes(adata: ad.AnnData, labels: np.ndarray, n: int = N_MARKERS) -> l
     """Top ``n`` marker genes per label (t-test on log-normalized counts of the ORIGINAL data)."""
     import scanpy as sc
 
-    X = scale_rows(adata.X, size_factors(adata.X))
-    X.data = np.log1p(X.data)
-    tmp = ad.AnnData(X=X, obs=pd.DataFrame({"label": pd.Categorical(labels.astype(str))}))
+    tmp = ad.AnnData(
+        X=log_normalize(adata.X), obs=pd.DataFrame({"label": pd.Categorical(labels.astype(str))})
+    )
     tmp.obs_names = adata.obs_names
     tmp.var_names = adata.var_names
     counts = tmp.obs["label"].value_counts()

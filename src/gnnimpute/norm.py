@@ -24,8 +24,13 @@ def scale_rows(counts, factors: np.ndarray) -> sp.csr_matrix:
     )
 
 
-def log_normalize(counts) -> sp.csr_matrix:
-    """log1p of normalized counts, sparse: the usual input for PCA and for the encoder."""
-    out = scale_rows(counts, size_factors(counts))
+def log1p(normalized: sp.csr_matrix) -> sp.csr_matrix:
+    """log1p of an already normalized sparse matrix, as a new matrix (zeros stay zeros)."""
+    out = normalized.copy()
     out.data = np.log1p(out.data)
     return out
+
+
+def log_normalize(counts) -> sp.csr_matrix:
+    """log1p of normalized counts, sparse: the usual input for PCA and for the encoder."""
+    return log1p(scale_rows(counts, size_factors(counts)))

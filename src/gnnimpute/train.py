@@ -43,6 +43,11 @@ class TrainConfig:
     min_epochs: int = 50
     progress: bool = True
 
+    @property
+    def hidden_share(self) -> float:
+        """Share of observed non-zeros hidden from every training input (validation + batch)."""
+        return self.val_rate + self.mask_rate * (1 - self.val_rate)
+
 
 @dataclass
 class TrainResult:
@@ -173,11 +178,6 @@ class WeightAverage:
             else:
                 mine.copy_(theirs)
 
-    @torch.no_grad()
-    def score(self, loss, x: torch.Tensor, edge_index: torch.Tensor) -> float:
-        h = self.model.decode_hidden(self.model.encode(x, edge_index))
-        return float(loss(self.model, h))
-
 
 def fit(
     model: GNNImputeModel,
@@ -233,21 +233,19 @@ def fit(
         opt.step()
         # The validation entries are hidden in every training input, so the same input scores them.
         with torch.no_grad():
-            if ema is None:
-                val_loss = float(loss_fn(model, h.detach(), entries.val, val_genes, val_weights))
-            else:
+            scored, h_val = model, h.detach()
+            if ema is not None:  # the average is scored on the same input, in eval mode
                 ema.update(model)
-                val_loss = ema.score(
-                    lambda m, hh: loss_fn(m, hh, entries.val, val_genes, val_weights), x, edge_index
-                )
+                scored = ema.model
+                h_val = scored.decode_hidden(scored.encode(x, edge_index))
+            val_loss = float(loss_fn(scored, h_val, entries.val, val_genes, val_weights))
         train_loss = float(loss.detach())
         result.history["train_loss"].append(train_loss)
         result.history["val_loss"].append(val_loss)
         result.epochs_run = epoch
         if val_loss < best:
             best, result.best_epoch, since_best = val_loss, epoch, 0
-            source = model if ema is None else ema.model
-            best_state = {k: v.detach().clone() for k, v in source.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
         else:
             since_best += 1
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch)

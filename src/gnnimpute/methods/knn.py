@@ -11,14 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..graph import knn_indices, pca
+from ..norm import log1p
 from ._util import normalized
 
 
 def run(adata, *, seed: int = 0, k: int = 5, n_pcs: int = 50, include_self: bool = False):
     norm = normalized(adata)
-    log_norm = norm.copy()
-    log_norm.data = np.log1p(log_norm.data)
-    pcs, _ = pca(log_norm, n_pcs, random_state=seed)
+    pcs, _ = pca(log1p(norm), n_pcs, random_state=seed)
     nbrs = knn_indices(pcs, k, random_state=seed)
     n = nbrs.shape[0]
     if include_self:
