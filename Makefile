@@ -6,8 +6,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo
 STAMP  := $(VENV)/.installed
+# nf-core tools live in their own venv: their pins need not agree with the package's
+NFCORE_VENV  ?= .venv-nfcore
+NFCORE_STAMP := $(NFCORE_VENV)/.installed
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo test lint benchmark clean nfcore-venv nf-test nfcore-lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +20,21 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(NFCORE_STAMP): tests/nfcore/requirements.txt
+	$(PYTHON) -m venv $(NFCORE_VENV)
+	$(NFCORE_VENV)/bin/python -m pip install --quiet -r tests/nfcore/requirements.txt
+	touch $(NFCORE_STAMP)
+
+nfcore-venv: $(NFCORE_STAMP)
+
+# nf-test of every module and the pipeline (scripts/nf-test: nf-test on PATH, else the jar)
+nf-test: setup nfcore-venv
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/scripts:$$PATH" NXF_OFFLINE=true scripts/nf-test test
+
+# nf-core modules lint, offline, in an nf-core/modules-style tree
+nfcore-lint: setup nfcore-venv
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/scripts:$$PATH" bash scripts/nfcore_lint.sh
 
 demo: setup
 	@mkdir -p $(DEMO)
@@ -30,7 +48,7 @@ lint: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 
-test: setup
+test: setup nfcore-venv
 	$(BIN)/ruff check src tests
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/scripts:$$PATH" $(BIN)/pytest
 
@@ -38,4 +56,4 @@ benchmark: setup
 	bash scripts/benchmark.sh
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*
+	rm -rf $(VENV) $(NFCORE_VENV) .nf-test $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*

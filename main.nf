@@ -145,6 +145,47 @@ def resolveSheetPath(String path, sheet) {
     return sheet.parent.resolve(path)
 }
 
+// Values that end up in a task's shell script: sample names, obs column names, file names
+SAFE_NAME      = /[A-Za-z0-9_.-]+/
+SAFE_LABEL_KEY = /[A-Za-z0-9_]([A-Za-z0-9_.:+ -]*[A-Za-z0-9_.:+-])?/
+SAFE_FILE_NAME = /[A-Za-z0-9_.+-]+/
+
+// One CSV record (RFC 4180 quoting: "a,b" and "say ""hi""" are single fields)
+def parseCsvLine(String line, String where) {
+    def cells = []
+    def cell = new StringBuilder()
+    def quoted = false
+    def i = 0
+    while (i < line.length()) {
+        def c = line.charAt(i)
+        if (quoted) {
+            if (c == '"' as char) {
+                if (i + 1 < line.length() && line.charAt(i + 1) == '"' as char) {
+                    cell.append('"')
+                    i++
+                } else {
+                    quoted = false
+                }
+            } else {
+                cell.append(c)
+            }
+        } else if (c == '"' as char) {
+            quoted = true
+        } else if (c == ',' as char) {
+            cells << cell.toString().trim()
+            cell = new StringBuilder()
+        } else {
+            cell.append(c)
+        }
+        i++
+    }
+    if (quoted) {
+        error("${where}: a quoted field is not closed (fields may not span lines)")
+    }
+    cells << cell.toString().trim()
+    return cells
+}
+
 def readInput(String input) {
     def inputFile = file(input)
     if (!inputFile.exists()) {
@@ -155,6 +196,9 @@ def readInput(String input) {
     }
     def name = inputFile.name.toLowerCase()
     if (name.endsWith('.h5ad')) {
+        if (!(inputFile.name ==~ SAFE_FILE_NAME)) {
+            error("Input file name '${inputFile.name}' may use only letters, digits, '_', '.', '+' and '-': rename or link it")
+        }
         def id = inputFile.name.replaceFirst(/(?i)\.h5ad$/, '').replaceAll(/[^A-Za-z0-9_.-]/, '_')
         return [[[id: id], inputFile]]
     }
@@ -162,51 +206,99 @@ def readInput(String input) {
         error("Input must be a samplesheet (.csv) or an AnnData file (.h5ad): ${input}")
     }
 
-    def lines = inputFile.readLines().collect { it.trim() }.findAll { it && !it.startsWith('#') }
-    if (!lines) {
+    // Excel writes a byte-order mark and CRLF line ends: both are ignored
+    def text = inputFile.text.replaceFirst(/^\uFEFF/, '')
+    def numbered = []
+    text.split(/\r\n|\r|\n/, -1).eachWithIndex { raw, i ->
+        def line = raw.trim()
+        if (line && !line.startsWith('#')) {
+            numbered << [i + 1, line]
+        }
+    }
+    if (!numbered) {
         error("Samplesheet is empty: ${input}")
     }
-    def header = lines[0].split(',', -1).collect { it.trim().replaceAll(/^"|"$/, '') }
+    def header = parseCsvLine(numbered[0][1], "Samplesheet ${input}, line ${numbered[0][0]}")
     def missing = ['sample', 'h5ad'].findAll { !(it in header) }
     if (missing) {
-        error("Samplesheet ${input} must have the columns sample,h5ad; missing: ${missing.join(', ')} (header: ${lines[0]})")
+        error("Samplesheet ${input} must have the columns sample,h5ad; missing: ${missing.join(', ')} (header: ${numbered[0][1]})")
     }
-    if (lines.size() < 2) {
+    def unknown = header.findAll { !(it in ['sample', 'h5ad', 'label_key']) }
+    if (unknown) {
+        log.warn "Samplesheet ${input}: ignoring the columns ${unknown.join(', ')} (known: sample, h5ad, label_key)"
+    }
+    if (numbered.size() < 2) {
         error("Samplesheet ${input} has a header but no samples")
     }
     def rows = []
     def seen = [] as Set
-    lines.drop(1).eachWithIndex { line, i ->
-        def lineNo = i + 2
-        def cells = line.split(',', -1).collect { it.trim().replaceAll(/^"|"$/, '') }
+    numbered.drop(1).each { lineNo, line ->
+        def where = "Samplesheet ${input}, line ${lineNo}"
+        def cells = parseCsvLine(line, where)
         if (cells.size() != header.size()) {
-            error("Samplesheet ${input}, line ${lineNo}: expected ${header.size()} columns, found ${cells.size()}: ${line}")
+            error("${where}: expected ${header.size()} columns, found ${cells.size()}: ${line}")
         }
         def row = [header, cells].transpose().collectEntries()
         def sample = row.sample
-        if (!(sample ==~ /[A-Za-z0-9_.-]+/)) {
-            error("Samplesheet ${input}, line ${lineNo}: sample name '${sample}' must be non-empty and use only letters, digits, '_', '.' and '-'")
+        if (!(sample ==~ SAFE_NAME)) {
+            error("${where}: sample name '${sample}' must be non-empty and use only letters, digits, '_', '.' and '-'")
         }
         if (!seen.add(sample)) {
-            error("Samplesheet ${input}, line ${lineNo}: sample '${sample}' appears more than once")
+            error("${where}: sample '${sample}' appears more than once")
         }
         if (!row.h5ad) {
-            error("Samplesheet ${input}, line ${lineNo}: the h5ad column is empty for sample '${sample}'")
+            error("${where}: the h5ad column is empty for sample '${sample}'")
         }
         if (!row.h5ad.toLowerCase().endsWith('.h5ad')) {
-            error("Samplesheet ${input}, line ${lineNo}: '${row.h5ad}' does not end in .h5ad")
+            error("${where}: '${row.h5ad}' does not end in .h5ad")
         }
         def h5ad = resolveSheetPath(row.h5ad, inputFile)
+        if (!(h5ad.name ==~ SAFE_FILE_NAME)) {
+            error("${where}: file name '${h5ad.name}' may use only letters, digits, '_', '.', '+' and '-': rename or link it")
+        }
         if (!h5ad.exists()) {
             error("Input file not found: ${h5ad} (sample '${sample}', line ${lineNo} of ${input})")
         }
         def meta = [id: sample]
         if (row.label_key) {
+            if (!(row.label_key ==~ SAFE_LABEL_KEY)) {
+                error("${where}: label_key '${row.label_key}' may use only letters, digits, spaces and _ . : + - (an obs column name)")
+            }
             meta.label_key = row.label_key
         }
         rows << [meta, h5ad]
     }
     return rows
+}
+
+// Parameters that reach a task's command line must not carry shell syntax, even with
+// --validate_params false: numbers must be numbers, strings must match these patterns.
+def checkScriptParams() {
+    def patterns = [
+        label_key  : SAFE_LABEL_KEY,
+        sim_id     : SAFE_NAME,
+        layer_type : SAFE_NAME,
+        device     : SAFE_NAME,
+        impute_args: /[A-Za-z0-9_.,:=\/+ -]*/,
+    ]
+    def numeric = ['sim_cells', 'sim_genes', 'sim_groups', 'sim_seed', 'k', 'pcs', 'heads', 'epochs',
+                   'patience', 'lr', 'seed', 'min_genes', 'min_cells', 'mask_rate', 'mask_seed']
+    def errors = []
+    patterns.each { name, pattern ->
+        def value = params[name]
+        if (value != null && !(value instanceof Boolean) && !(value.toString() ==~ pattern)) {
+            errors << "--${name}: '${value}' contains characters that are not allowed (pattern /${pattern}/)"
+        }
+    }
+    numeric.each { name ->
+        def value = params[name]
+        if (value != null && !isNumberLike(value)) {
+            errors << "--${name}: expected a number, got '${value}'"
+        }
+    }
+    if (errors) {
+        error("Invalid parameters:\n  " + errors.join('\n  '))
+    }
 }
 
 /*
@@ -215,14 +307,18 @@ def readInput(String input) {
  * ---------------------------------------------------------------------------
  */
 
-// versions.yml of one task -> same text with the process name shortened to its last part
-def normaliseVersions(String text) {
-    def lines = text.readLines().findAll { it.trim() }
-    if (!lines) {
-        return ''
+// [process, tool, version] tuples of the modules' versions_* outputs -> software_versions.yml
+def versionsYaml(List rows, String workflowVersions) {
+    def byProcess = new TreeMap()
+    rows.each { process, tool, version ->
+        byProcess.get(process.toString().tokenize(':')[-1], new TreeMap())[tool.toString()] = version.toString().trim()
     }
-    def process = lines[0].trim().replaceAll(/^"|"?:$|"$/, '').replaceAll(/:$/, '')
-    return ([ "${process.tokenize(':')[-1]}:" ] + lines.drop(1)).join('\n')
+    def lines = []
+    byProcess.each { process, tools ->
+        lines << "${process}:"
+        tools.each { tool, version -> lines << "    ${tool}: ${version}" }
+    }
+    return (lines + [workflowVersions]).join('\n') + '\n'
 }
 
 def flattenMap(Map m, String prefix = '') {
@@ -262,6 +358,7 @@ workflow {
     if (params.validate_params) {
         validateParams(schemaProps)
     }
+    checkScriptParams()
 
     ch_versions = Channel.empty()
 
@@ -270,24 +367,35 @@ workflow {
     } else if (params.simulate) {
         GNNIMPUTE_SIMULATE(Channel.of([id: params.sim_id]))
         ch_input    = GNNIMPUTE_SIMULATE.out.h5ad
-        ch_versions = ch_versions.mix(GNNIMPUTE_SIMULATE.out.versions)
+        ch_versions = ch_versions.mix(GNNIMPUTE_SIMULATE.out.versions_gnnimpute)
     } else {
         error("Missing --input: pass a samplesheet CSV (columns sample,h5ad) or a .h5ad file (or use -profile test).")
     }
 
     GNNIMPUTE_IMPUTE(ch_input)
-    ch_versions = ch_versions.mix(GNNIMPUTE_IMPUTE.out.versions)
+    ch_versions = ch_versions.mix(GNNIMPUTE_IMPUTE.out.versions_gnnimpute, GNNIMPUTE_IMPUTE.out.versions_torch)
 
     if (params.benchmark) {
         GNNIMPUTE_MASK(ch_input)
         GNNIMPUTE_IMPUTE_MASKED(GNNIMPUTE_MASK.out.masked)
-        GNNIMPUTE_EVALUATE(
-            GNNIMPUTE_IMPUTE_MASKED.out.h5ad.join(GNNIMPUTE_MASK.out.truth, failOnMismatch: true)
+        // A sample whose masked imputation failed (or a run stopped early) has no pair:
+        // say so, rather than the join's "Join mismatch" error.
+        ch_eval = GNNIMPUTE_IMPUTE_MASKED.out.h5ad
+            .join(GNNIMPUTE_MASK.out.truth, remainder: true)
+            .filter { meta, imputed, truth ->
+                if (imputed == null || truth == null) {
+                    log.warn "Sample ${meta.id}: no imputed masked matrix (its task failed or the run was stopped); its benchmark is skipped"
+                    return false
+                }
+                return true
+            }
+        GNNIMPUTE_EVALUATE(ch_eval)
+        ch_versions = ch_versions.mix(
+            GNNIMPUTE_MASK.out.versions_gnnimpute,
+            GNNIMPUTE_IMPUTE_MASKED.out.versions_gnnimpute,
+            GNNIMPUTE_IMPUTE_MASKED.out.versions_torch,
+            GNNIMPUTE_EVALUATE.out.versions_gnnimpute,
         )
-        ch_versions = ch_versions
-            .mix(GNNIMPUTE_MASK.out.versions)
-            .mix(GNNIMPUTE_IMPUTE_MASKED.out.versions)
-            .mix(GNNIMPUTE_EVALUATE.out.versions)
 
         // one TSV row per sample with every scalar metric (stub runs write '{}')
         GNNIMPUTE_EVALUATE.out.json
@@ -304,11 +412,9 @@ workflow {
         "    gnnimpute-pipeline: ${workflow.manifest.version}",
     ].join('\n')
     ch_versions
-        .map { f -> normaliseVersions(f.text) }
-        .filter { it }
         .unique()
-        .toSortedList()
-        .map { entries -> (entries + [workflowVersions]).join('\n') + '\n' }
+        .toList()
+        .map { rows -> versionsYaml(rows, workflowVersions) }
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info")
 }
 

@@ -35,7 +35,8 @@ def test_mito_rule_applies_only_with_mito_names():
     kept, summary = filter_cells_genes(named, min_genes=0, min_cells=0, max_pct_mt=50)
     assert list(kept.obs_names) == ["c1", "c2"]
     assert summary["max_pct_mt_applied"] and summary["cells_removed_by"]["max_pct_mt"] == 1
-    kept, summary = filter_cells_genes(_adata(x), min_genes=0, min_cells=0, max_pct_mt=50)
+    with pytest.warns(UserWarning, match="--max-pct-mt was not applied"):
+        kept, summary = filter_cells_genes(_adata(x), min_genes=0, min_cells=0, max_pct_mt=50)
     assert kept.n_obs == 3 and not summary["max_pct_mt_applied"]
 
 
@@ -51,3 +52,38 @@ def test_qc_removing_everything_is_an_error():
         filter_cells_genes(_adata(np.ones((3, 3))), min_genes=200)
     with pytest.raises(InputError, match="QC removed every gene"):
         filter_cells_genes(_adata(np.ones((3, 3))), min_genes=0, min_cells=10)
+
+
+def test_mito_rule_reads_gene_symbols_when_var_names_are_ensembl_ids():
+    # nf-core/scrnaseq 4.0 output: Ensembl IDs as var_names, symbols in a column
+    x = np.array([[10, 0, 1], [1, 1, 1], [1, 1, 8]])
+    for column in ("gene_symbols", "gene_symbol"):
+        a = _adata(x, genes=["ENSMUSG00000064351", "ENSMUSG00000029580", "ENSMUSG00000057666"])
+        a.var[column] = ["mt-Co1", "Actb", "Gapdh"]
+        kept, summary = filter_cells_genes(a, min_genes=0, min_cells=0, max_pct_mt=50)
+        assert list(kept.obs_names) == ["c1", "c2"]
+        assert summary["max_pct_mt_applied"]
+        assert summary["mito_genes_from"] == f"var['{column}']"
+        assert summary["n_mito_genes"] == 1
+        assert summary["cells_removed_by"]["max_pct_mt"] == 1
+        assert a.var_names[0] == "ENSMUSG00000064351"  # input untouched
+
+
+def test_mito_rule_warns_and_reports_when_no_mito_gene_can_be_found():
+    x = np.array([[10, 0, 1], [1, 1, 1], [1, 1, 8]])
+    a = _adata(x, genes=["ENSG00000198804", "ENSG00000075624", "ENSG00000111640"])
+    a.var["gene_ids"] = list(a.var_names)  # IDs only, no symbols
+    with pytest.warns(UserWarning, match="--max-pct-mt was not applied"):
+        kept, summary = filter_cells_genes(a, min_genes=0, min_cells=0, max_pct_mt=50)
+    assert kept.n_obs == 3
+    assert summary["max_pct_mt_applied"] is False and summary["mito_genes_from"] is None
+    assert "max_pct_mt" not in summary["cells_removed_by"]
+
+
+def test_mito_names_win_over_symbol_columns():
+    x = np.array([[10, 0, 1], [1, 1, 1], [1, 1, 8]])
+    a = _adata(x, genes=["MT-CO1", "ACTB", "GAPDH"])
+    a.var["gene_symbols"] = ["ACTB", "MT-CO1", "GAPDH"]  # contradicting column is ignored
+    kept, summary = filter_cells_genes(a, min_genes=0, min_cells=0, max_pct_mt=50)
+    assert summary["mito_genes_from"] == "var_names"
+    assert list(kept.obs_names) == ["c1", "c2"]

@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import warnings
+
 import anndata as ad
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from .errors import InputError
 
 MITO_PREFIXES = ("MT-", "mt-", "Mt-")
+# var columns that hold gene symbols when var_names are IDs (e.g. Ensembl): nf-core/scrnaseq
+# 4.0 writes gene_symbols (Cell Ranger) or gene_symbol (STARsolo, kallisto); scanpy's
+# read_10x_* with var_names="gene_ids" writes gene_symbols; CELLxGENE uses feature_name.
+SYMBOL_COLUMNS = (
+    "gene_symbols",
+    "gene_symbol",
+    "gene_name",
+    "gene_names",
+    "feature_name",
+    "symbol",
+    "Symbol",
+)
+
+
+def mito_genes(adata: ad.AnnData) -> tuple[np.ndarray, str | None]:
+    """Which genes are mitochondrial, and where their names were read.
+
+    var_names first; when none of them is marked MT-/mt- (Ensembl IDs, say), the first
+    gene-symbol column of var that marks some. Returns (all False, None) when nothing does,
+    so that callers can say the rule could not run instead of pretending it did.
+    """
+    names = pd.Index(adata.var_names.astype(str))
+    mito = np.asarray(names.str.startswith(MITO_PREFIXES))
+    if mito.any():
+        return mito, "var_names"
+    for column in SYMBOL_COLUMNS:
+        if column in adata.var.columns:
+            symbols = adata.var[column].astype(str)
+            mito = np.asarray(symbols.str.startswith(MITO_PREFIXES).fillna(False), dtype=bool)
+            if mito.any():
+                return mito, f"var['{column}']"
+    return np.zeros(adata.n_vars, dtype=bool), None
 
 
 def filter_cells_genes(
@@ -42,8 +77,15 @@ def filter_cells_genes(
         apply("max_genes", detected <= max_genes)
     if max_counts is not None:
         apply("max_counts", totals <= max_counts)
-    mito = np.asarray(adata.var_names.str.startswith(MITO_PREFIXES))
-    mt_applied = bool(max_pct_mt is not None and mito.any())
+    mito, mito_source = mito_genes(adata) if max_pct_mt is not None else (None, None)
+    mt_applied = mito_source is not None
+    if max_pct_mt is not None and not mt_applied:
+        warnings.warn(
+            "--max-pct-mt was not applied: no gene is marked MT-/mt- in var_names or in a "
+            f"gene-symbol column of var ({', '.join(SYMBOL_COLUMNS)})",
+            UserWarning,
+            stacklevel=2,
+        )
     if mt_applied:
         mt_counts = np.asarray(x[:, mito].sum(axis=1)).ravel()
         pct = np.divide(100.0 * mt_counts, totals, out=np.zeros_like(totals), where=totals > 0)
@@ -74,6 +116,8 @@ def filter_cells_genes(
             "max_genes": max_genes,
         },
         "max_pct_mt_applied": mt_applied,
+        "mito_genes_from": mito_source,
+        "n_mito_genes": int(mito.sum()) if mt_applied else 0,
     }
     return kept, summary
 

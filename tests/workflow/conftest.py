@@ -29,6 +29,7 @@ PIPELINE_PATHS = [
     "modules",
     "bin",
     "conf",
+    "subworkflows",
     "tests/workflow",
 ]
 

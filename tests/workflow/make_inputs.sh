@@ -17,3 +17,9 @@ fi
 printf 'sample,h5ad\nsampleA,sampleA.h5ad\nsampleB,sampleB.h5ad\n' > inputs/samplesheet.csv
 printf 'sample,h5ad\nsampleA,sampleA.h5ad\nsampleB,not_there.h5ad\n' > inputs/samplesheet_missing.csv
 printf 'name,path\nsampleA,sampleA.h5ad\n' > inputs/samplesheet_badheader.csv
+# issue 11: a customer's label_key that would run a shell command
+printf 'sample,h5ad,label_key\nS1,sampleA.h5ad,group --help;touch PWNED;echo\n' > inputs/samplesheet_injection.csv
+# saved by Excel: byte-order mark, CRLF, quoted fields; the second path has a comma in a folder name
+mkdir -p "inputs/run 1,2"
+cp inputs/sampleB.h5ad "inputs/run 1,2/sampleB.h5ad"
+printf '\xef\xbb\xbfsample,h5ad,label_key\r\nsampleA,"sampleA.h5ad",group\r\n"sampleB","run 1,2/sampleB.h5ad","group"\r\n' > inputs/samplesheet_excel.csv

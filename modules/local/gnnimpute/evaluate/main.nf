@@ -3,14 +3,14 @@ process GNNIMPUTE_EVALUATE {
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
-    container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
+    container 'ghcr.io/gnnimpute/gnnimpute:0.1.0'
 
     input:
     tuple val(meta), path(imputed), path(truth)
 
     output:
     tuple val(meta), path("${prefix}.metrics.json"), emit: json
-    path "versions.yml"                            , emit: versions
+    tuple val("${task.process}"), val('gnnimpute'), eval('gnnimpute --version'), emit: versions_gnnimpute, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -19,22 +19,21 @@ process GNNIMPUTE_EVALUATE {
     def args = task.ext.args ?: ''
     prefix   = task.ext.prefix ?: "${meta.id}"
     """
-    gnnimpute_evaluate.sh \\
+    export OMP_NUM_THREADS=${task.cpus} MKL_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus} NUMBA_NUM_THREADS=${task.cpus}
+    export MPLCONFIGDIR="\$PWD/.mplconfig" NUMBA_CACHE_DIR="\$PWD/.numba_cache"
+
+    gnnimpute evaluate \\
         ${args} \\
         --json ${prefix}.metrics.json \\
         ${imputed} \\
         ${truth}
-
-    gnnimpute_versions.sh "${task.process}" > versions.yml
     """
 
     stub:
     def args = task.ext.args ?: ''
-    prefix = task.ext.prefix ?: "${meta.id}"
+    prefix   = task.ext.prefix ?: "${meta.id}"
     """
-    echo "stub run; options: ${args}"
+    echo stub run, options: ${args}
     echo '{}' > ${prefix}.metrics.json
-
-    gnnimpute_versions.sh --stub "${task.process}" > versions.yml
     """
 }

@@ -3,7 +3,9 @@ process GNNIMPUTE_IMPUTE {
     label 'process_medium'
     label 'process_gpu'
 
-    conda "${moduleDir}/environment.yml"
+    // A task with an accelerator (e.g. `accelerator = 1` from -profile gpu) gets the CUDA
+    // environment and runs on the GPU; any other task runs on the CPU.
+    conda "${ task.accelerator ? "${moduleDir}/environment.gpu.yml" : "${moduleDir}/environment.yml" }"
     container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
 
     input:
@@ -11,33 +13,38 @@ process GNNIMPUTE_IMPUTE {
 
     output:
     tuple val(meta), path("${prefix}.h5ad"), emit: h5ad
-    path "versions.yml"                    , emit: versions
+    tuple val("${task.process}"), val('gnnimpute'), eval('gnnimpute --version'), emit: versions_gnnimpute, topic: versions
+    tuple val("${task.process}"), val('torch'), eval('python3 -c "import torch; print(torch.__version__)"'), emit: versions_torch, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
 
     script:
-    def args = task.ext.args ?: ''
-    prefix   = task.ext.prefix ?: "${meta.id}_imputed"
+    def args   = task.ext.args ?: ''
+    // nf-core/scrnaseq names its matrices <id>_<input_type>_matrix.h5ad: keep that form
+    prefix     = task.ext.prefix ?: (meta.input_type ? "${meta.id}_${meta.input_type}_matrix" : "${meta.id}_imputed")
+    // the device follows the task's resources; `--device` in ext.args wins
+    def device = args.contains('--device') ? '' : "--device ${task.accelerator ? 'cuda' : 'cpu'}"
     if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
     """
-    gnnimpute_impute.sh \\
+    # no more threads than the task was given (torch, BLAS, OpenMP, numba)
+    export OMP_NUM_THREADS=${task.cpus} MKL_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus} NUMBA_NUM_THREADS=${task.cpus}
+    export MPLCONFIGDIR="\$PWD/.mplconfig" NUMBA_CACHE_DIR="\$PWD/.numba_cache"
+
+    gnnimpute impute \\
         --threads ${task.cpus} \\
+        ${device} \\
         ${args} \\
         ${h5ad} \\
         ${prefix}.h5ad
-
-    gnnimpute_versions.sh "${task.process}" > versions.yml
     """
 
     stub:
     def args = task.ext.args ?: ''
-    prefix = task.ext.prefix ?: "${meta.id}_imputed"
+    prefix   = task.ext.prefix ?: (meta.input_type ? "${meta.id}_${meta.input_type}_matrix" : "${meta.id}_imputed")
     if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
     """
-    echo "stub run; options: ${args}"
+    echo stub run, options: ${args}
     touch ${prefix}.h5ad
-
-    gnnimpute_versions.sh --stub "${task.process}" > versions.yml
     """
 }

@@ -3,7 +3,7 @@ process GNNIMPUTE_MASK {
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
-    container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
+    container 'ghcr.io/gnnimpute/gnnimpute:0.1.0'
 
     input:
     tuple val(meta), path(h5ad)
@@ -11,7 +11,7 @@ process GNNIMPUTE_MASK {
     output:
     tuple val(meta), path("${prefix}_masked.h5ad"), emit: masked
     tuple val(meta), path("${prefix}_truth.h5ad") , emit: truth
-    path "versions.yml"                           , emit: versions
+    tuple val("${task.process}"), val('gnnimpute'), eval('gnnimpute --version'), emit: versions_gnnimpute, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -20,22 +20,21 @@ process GNNIMPUTE_MASK {
     def args = task.ext.args ?: ''
     prefix   = task.ext.prefix ?: "${meta.id}"
     """
-    gnnimpute_mask.sh \\
+    export OMP_NUM_THREADS=${task.cpus} MKL_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus} NUMBA_NUM_THREADS=${task.cpus}
+    export MPLCONFIGDIR="\$PWD/.mplconfig" NUMBA_CACHE_DIR="\$PWD/.numba_cache"
+
+    gnnimpute mask \\
         ${args} \\
         ${h5ad} \\
         ${prefix}_masked.h5ad \\
         ${prefix}_truth.h5ad
-
-    gnnimpute_versions.sh "${task.process}" > versions.yml
     """
 
     stub:
     def args = task.ext.args ?: ''
-    prefix = task.ext.prefix ?: "${meta.id}"
+    prefix   = task.ext.prefix ?: "${meta.id}"
     """
-    echo "stub run; options: ${args}"
+    echo stub run, options: ${args}
     touch ${prefix}_masked.h5ad ${prefix}_truth.h5ad
-
-    gnnimpute_versions.sh --stub "${task.process}" > versions.yml
     """
 }

@@ -3,14 +3,14 @@ process GNNIMPUTE_SIMULATE {
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
-    container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
+    container 'ghcr.io/gnnimpute/gnnimpute:0.1.0'
 
     input:
     val(meta)
 
     output:
     tuple val(meta), path("${prefix}.h5ad"), emit: h5ad
-    path "versions.yml"                    , emit: versions
+    tuple val("${task.process}"), val('gnnimpute'), eval('gnnimpute --version'), emit: versions_gnnimpute, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -19,20 +19,19 @@ process GNNIMPUTE_SIMULATE {
     def args = task.ext.args ?: ''
     prefix   = task.ext.prefix ?: "${meta.id}"
     """
-    gnnimpute_simulate.sh \\
+    export OMP_NUM_THREADS=${task.cpus} MKL_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus} NUMBA_NUM_THREADS=${task.cpus}
+    export MPLCONFIGDIR="\$PWD/.mplconfig" NUMBA_CACHE_DIR="\$PWD/.numba_cache"
+
+    gnnimpute simulate \\
         ${args} \\
         ${prefix}.h5ad
-
-    gnnimpute_versions.sh "${task.process}" > versions.yml
     """
 
     stub:
     def args = task.ext.args ?: ''
-    prefix = task.ext.prefix ?: "${meta.id}"
+    prefix   = task.ext.prefix ?: "${meta.id}"
     """
-    echo "stub run; options: ${args}"
+    echo stub run, options: ${args}
     touch ${prefix}.h5ad
-
-    gnnimpute_versions.sh --stub "${task.process}" > versions.yml
     """
 }

@@ -1,0 +1,63 @@
+"""Runs the nf-test suites (modules/local/gnnimpute/*/tests, tests/*.nf.test) with
+scripts/nf-test: nf-test from PATH when installed, else the jar next to the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _nf_test_available() -> str | None:
+    res = subprocess.run(
+        [str(ROOT / "scripts/nf-test"), "version"], capture_output=True, text=True, env=_env()
+    )
+    return None if res.returncode == 0 else (res.stdout + res.stderr).strip()[-300:]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), str(ROOT / "scripts"), env["PATH"]]
+    )
+    env.setdefault("NXF_JARS_CACHE", str(ROOT / ".cache" / "nextflow"))
+    env.update(NXF_OFFLINE="true", NXF_DISABLE_CHECK_LATEST="true", NXF_ANSI_LOG="false")
+    env.setdefault("NFT_JAVA_ARGS", "-Xmx1g")
+    return env
+
+
+@pytest.mark.slow
+def test_nf_test_suites_pass(tmp_path):
+    if shutil.which("java") is None:
+        pytest.skip(
+            "Java is not installed: nf-test and Nextflow cannot run (make setup installs it)"
+        )
+    problem = _nf_test_available()
+    if problem:
+        pytest.skip(f"nf-test is not available: {problem}")
+    env = _env()
+    env["NFT_WORKDIR"] = str(tmp_path / "nf-test")
+    env["NXF_HOME"] = tempfile.mkdtemp(prefix="gnnimpute-nxf-home-", dir=tmp_path)
+    res = subprocess.run(
+        [str(ROOT / "scripts/nf-test"), "test", "--ci"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-6000:]
+    assert "FAILED" not in out
+    # every module and the pipeline ran, none was silently left out
+    for name in ("GNNIMPUTE_IMPUTE", "GNNIMPUTE_SIMULATE", "GNNIMPUTE_MASK", "GNNIMPUTE_EVALUATE"):
+        assert f"Test Process {name}" in out
+    assert "Test Workflow SCRNASEQ_IMPUTE" in out
+    assert "Test pipeline" in out
