@@ -75,3 +75,63 @@ def test_nf_core_modules_lint(nfcore, module):
     docs = (ROOT / "docs/nextflow.md").read_text()
     for check in failed:
         assert f"`{check}`" in docs, f"{check} fails but docs/nextflow.md does not say why"
+
+
+def _modules_repo_source() -> str | None:
+    """Where nf-core tools can clone nf-core/modules from: GNNIMPUTE_NFCORE_MODULES (a local
+    clone or mirror), else GitHub when it is reachable."""
+    local = os.environ.get("GNNIMPUTE_NFCORE_MODULES")
+    if local:
+        return local
+    import socket
+
+    try:
+        socket.create_connection(("github.com", 443), timeout=3).close()
+    except OSError:
+        return None
+    return "https://github.com/nf-core/modules.git"
+
+
+@pytest.mark.slow
+def test_nf_core_pipelines_lint(nfcore, tmp_path):
+    source = _modules_repo_source()
+    if source is None:
+        pytest.skip(
+            "nf-core pipelines lint clones nf-core/modules: no network and no "
+            "GNNIMPUTE_NFCORE_MODULES (a local clone) given"
+        )
+    # lint a git copy of the working tree (tracked and new files), as nf-core tools expect
+    files = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    pipeline = tmp_path / "pipeline"
+    for name in filter(None, files):
+        if (ROOT / name).is_file() and not name.startswith(".venv"):
+            (pipeline / name).parent.mkdir(parents=True, exist_ok=True)
+            (pipeline / name).write_bytes((ROOT / name).read_bytes())
+    git = ["git", "-C", str(pipeline), "-c", "user.name=lint", "-c", "user.email=lint@localhost"]
+    subprocess.run(["git", "init", "-q", str(pipeline)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "lint"], check=True)
+    env = _env()
+    home = tmp_path / "home"
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), HIDE_PROGRESS="1")
+    env["NFCORE_NO_VERSION_CHECK"] = "1"
+    if not source.startswith("https://"):
+        clone = home / ".config" / "nfcore" / "nf-core" / "modules"
+        subprocess.run(["git", "clone", "-q", source, str(clone)], check=True)
+    res = subprocess.run(
+        [str(nfcore), "pipelines", "lint", "--dir", str(pipeline)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=pipeline,
+        timeout=600,
+    )
+    out = res.stdout + res.stderr
+    assert "LINT RESULTS SUMMARY" in out, out[-3000:]
+    assert re.search(r"\[✗\]\s+0 Tests Failed", out), out[-6000:]
+    assert res.returncode == 0

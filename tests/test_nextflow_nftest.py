@@ -59,5 +59,4 @@ def test_nf_test_suites_pass(tmp_path):
     # every module and the pipeline ran, none was silently left out
     for name in ("GNNIMPUTE_IMPUTE", "GNNIMPUTE_SIMULATE", "GNNIMPUTE_MASK", "GNNIMPUTE_EVALUATE"):
         assert f"Test Process {name}" in out
-    assert "Test Workflow SCRNASEQ_IMPUTE" in out
     assert "Test pipeline" in out

@@ -180,3 +180,20 @@ def test_slurm_gpu_tasks_ask_for_a_gpu(workflow_dir):
     for name, lines in jobs.items():
         wants_gpu = name in ("GNNIMPUTE_IMPUTE", "GNNIMPUTE_IMPUTE_MASKED")
         assert ("#SBATCH --gres=gpu:1" in lines) == wants_gpu, name
+
+
+@pytest.mark.workflow("nextflow samplesheet shell injection")
+def test_samplesheet_payload_created_no_file(workflow_dir):
+    # before the fix, the evaluate task ran `touch PWNED` in its work dir
+    assert not list(Path(workflow_dir).rglob("PWNED*"))
+    assert not Path(workflow_dir, "work").exists() or not list(
+        Path(workflow_dir, "work").rglob(".command.sh")
+    )
+
+
+@pytest.mark.workflow("nextflow parameter shell injection")
+def test_parameter_payloads_created_no_file(workflow_dir):
+    assert not list(Path(workflow_dir).rglob("PWNED*"))
+    assert not Path(workflow_dir, "work").exists() or not list(
+        Path(workflow_dir, "work").rglob(".command.sh")
+    )

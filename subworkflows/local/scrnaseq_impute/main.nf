@@ -5,8 +5,12 @@
  * cellbender subworkflow's): [ meta, path("${meta.id}_${meta.input_type}_matrix.h5ad") ]
  * with meta.input_type in raw, filtered, emptydrops_filter, cellbender_filter.
  * Imputes the matrices whose input_type is listed in `input_types` and emits them with
- * input_type "<type>_imputed" (file "${meta.id}_<type>_imputed_matrix.h5ad"), so that
- * H5AD_CONVERSION concatenates each cell caller's imputed matrices separately.
+ * input_type "<type>_imputed", so that H5AD_CONVERSION concatenates each cell caller's
+ * imputed matrices separately. For scrnaseq's file names, <id>_<type>_imputed_matrix.h5ad,
+ * set in the host's conf/modules.config:
+ *     withName: '.*SCRNASEQ_IMPUTE:GNNIMPUTE_IMPUTE' {
+ *         ext.prefix = { "${meta.id}_${meta.input_type}_matrix" }
+ *     }
  *
  * In scrnaseq 4.0's workflows/scrnaseq.nf, after the cellbender block and before
  * H5AD_CONVERSION:
@@ -42,6 +46,6 @@ workflow SCRNASEQ_IMPUTE {
         }
 
     emit:
-    h5ad     = GNNIMPUTE_IMPUTE.out.h5ad  // channel: [ val(meta), path("${meta.id}_${meta.input_type}_matrix.h5ad") ]
+    h5ad     = GNNIMPUTE_IMPUTE.out.h5ad  // channel: [ val(meta), path(h5ad) ], meta.input_type = '<type>_imputed'
     versions = ch_versions                // channel: [ path(versions.yml) ]
 }

@@ -21,8 +21,7 @@ process GNNIMPUTE_IMPUTE {
 
     script:
     def args   = task.ext.args ?: ''
-    // nf-core/scrnaseq names its matrices <id>_<input_type>_matrix.h5ad: keep that form
-    prefix     = task.ext.prefix ?: (meta.input_type ? "${meta.id}_${meta.input_type}_matrix" : "${meta.id}_imputed")
+    prefix     = task.ext.prefix ?: "${meta.id}_imputed"
     // the device follows the task's resources; `--device` in ext.args wins
     def device = args.contains('--device') ? '' : "--device ${task.accelerator ? 'cuda' : 'cpu'}"
     if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
@@ -41,7 +40,7 @@ process GNNIMPUTE_IMPUTE {
 
     stub:
     def args = task.ext.args ?: ''
-    prefix   = task.ext.prefix ?: (meta.input_type ? "${meta.id}_${meta.input_type}_matrix" : "${meta.id}_imputed")
+    prefix   = task.ext.prefix ?: "${meta.id}_imputed"
     if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
     """
     echo stub run, options: ${args}
