@@ -146,9 +146,9 @@ def resolveSheetPath(String path, sheet) {
 }
 
 // Values that end up in a task's shell script: sample names, obs column names, file names
-SAFE_NAME      = /[A-Za-z0-9_.-]+/
+SAFE_NAME      = /[A-Za-z0-9_][A-Za-z0-9_.-]*/
 SAFE_LABEL_KEY = /[A-Za-z0-9_]([A-Za-z0-9_.:+ -]*[A-Za-z0-9_.:+-])?/
-SAFE_FILE_NAME = /[A-Za-z0-9_.+-]+/
+SAFE_FILE_NAME = /[A-Za-z0-9_][A-Za-z0-9_.+-]*/
 
 // One CSV record (RFC 4180 quoting: "a,b" and "say ""hi""" are single fields)
 def parseCsvLine(String line, String where) {
@@ -197,7 +197,7 @@ def readInput(String input) {
     def name = inputFile.name.toLowerCase()
     if (name.endsWith('.h5ad')) {
         if (!(inputFile.name ==~ SAFE_FILE_NAME)) {
-            error("Input file name '${inputFile.name}' may use only letters, digits, '_', '.', '+' and '-': rename or link it")
+            error("Input file name '${inputFile.name}' may use only letters, digits, '_', '.', '+' and '-' (not first): rename or link it")
         }
         def id = inputFile.name.replaceFirst(/(?i)\.h5ad$/, '').replaceAll(/[^A-Za-z0-9_.-]/, '_')
         return [[[id: id], inputFile]]
@@ -241,7 +241,7 @@ def readInput(String input) {
         def row = [header, cells].transpose().collectEntries()
         def sample = row.sample
         if (!(sample ==~ SAFE_NAME)) {
-            error("${where}: sample name '${sample}' must be non-empty and use only letters, digits, '_', '.' and '-'")
+            error("${where}: sample name '${sample}' must be non-empty, use only letters, digits, '_', '.' and '-', and not start with '.' or '-'")
         }
         if (!seen.add(sample)) {
             error("${where}: sample '${sample}' appears more than once")
@@ -254,7 +254,7 @@ def readInput(String input) {
         }
         def h5ad = resolveSheetPath(row.h5ad, inputFile)
         if (!(h5ad.name ==~ SAFE_FILE_NAME)) {
-            error("${where}: file name '${h5ad.name}' may use only letters, digits, '_', '.', '+' and '-': rename or link it")
+            error("${where}: file name '${h5ad.name}' may use only letters, digits, '_', '.', '+' and '-' (not first): rename or link it")
         }
         if (!h5ad.exists()) {
             error("Input file not found: ${h5ad} (sample '${sample}', line ${lineNo} of ${input})")
