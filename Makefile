@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo test lint benchmark fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: setup
 
 benchmark: setup
 	bash scripts/benchmark.sh
+
+# Fuzz every reader (h5ad, 10x h5, 10x folder, csv, tsv.gz) for FUZZ_SECONDS each (CI runs 3 s).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_fuzz_readers.py -k fuzz_reader -s -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*

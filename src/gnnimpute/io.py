@@ -157,8 +157,6 @@ def _read_10x_folder(path: Path) -> ad.AnnData:
     """Cell Ranger matrix folder, v2 (genes.tsv) or v3 (features.tsv), gzipped or not."""
     import gzip
 
-    import scipy.io
-
     def find(*names: str) -> Path:
         for name in names:
             for candidate in (path / name, path / f"{name}.gz"):
@@ -174,13 +172,72 @@ def _read_10x_folder(path: Path) -> ad.AnnData:
         find("features.tsv", "genes.tsv"),
         find("barcodes.tsv"),
     )
-    with opener(matrix) as fh:
-        x = sp.csr_matrix(scipy.io.mmread(fh).T, dtype=np.float32)  # 10x stores genes x cells
     genes = pd.read_csv(features, sep="\t", header=None, dtype=str)
     cells = pd.read_csv(barcodes, sep="\t", header=None, dtype=str)
+    with opener(matrix) as fh:  # 10x stores genes x cells
+        x = _read_mtx(fh, matrix, shape=(len(genes), len(cells))).T.tocsr()
     symbols = genes[1] if genes.shape[1] > 1 else genes[0]
     var = pd.DataFrame({"gene_ids": genes[0].to_numpy()}, index=symbols.to_numpy())
     return ad.AnnData(X=x, obs=pd.DataFrame(index=cells[0].to_numpy()), var=var)
+
+
+def _read_mtx(fh, path: Path, shape: tuple[int, int]) -> sp.coo_matrix:
+    """A MatrixMarket coordinate file, parsed here: scipy's C++ reader aborts the whole process
+    (std::terminate) on some corrupt files, which no `except` can catch (found by fuzzing)."""
+    header = fh.readline().decode("utf-8", errors="replace").split()
+    if len(header) < 5 or header[0] != "%%MatrixMarket" or header[1:3] != ["matrix", "coordinate"]:
+        raise InputError(f"{path} is not a MatrixMarket coordinate matrix (header {header[:5]})")
+    field, symmetry = header[3].lower(), header[4].lower()
+    if field not in ("integer", "real", "pattern") or symmetry != "general":
+        raise InputError(f"{path}: unsupported MatrixMarket type '{field} {symmetry}'")
+    line = b"%"
+    while line.startswith(b"%") or not line.strip():
+        line = fh.readline()
+        if not line:
+            raise InputError(f"{path}: MatrixMarket size line missing")
+    try:
+        n_rows, n_cols, nnz = (int(v) for v in line.split())
+    except ValueError:
+        raise InputError(f"{path}: bad MatrixMarket size line {line[:60]!r}") from None
+    if (n_rows, n_cols) != shape or nnz < 0:
+        raise InputError(
+            f"{path}: the matrix is {n_rows} x {n_cols} ({nnz} entries) but the folder names "
+            f"{shape[0]} features and {shape[1]} barcodes"
+        )
+    ncol = 2 if field == "pattern" else 3
+    table = (
+        pd.read_csv(fh, sep=r"\s+", header=None, comment="%", dtype=np.float64, engine="c")
+        if nnz
+        else pd.DataFrame(np.zeros((0, ncol)))
+    )
+    if table.shape != (nnz, ncol) or table.isna().to_numpy().any():
+        raise InputError(
+            f"{path}: expected {nnz} entries of {ncol} fields, found {table.shape[0]} rows "
+            f"of {table.shape[1]} fields"
+        )
+    values = table.to_numpy()
+    rows, cols = values[:, 0], values[:, 1]
+    if nnz and (
+        np.any(rows != np.floor(rows))
+        or np.any(cols != np.floor(cols))
+        or rows.min() < 1
+        or cols.min() < 1
+        or rows.max() > n_rows
+        or cols.max() > n_cols
+    ):
+        raise InputError(f"{path}: MatrixMarket indices outside 1..{n_rows} x 1..{n_cols}")
+    data = values[:, 2] if ncol == 3 else np.ones(nnz)
+    return sp.coo_matrix(
+        (_as_csr32_data(data, path), (rows.astype(np.int64) - 1, cols.astype(np.int64) - 1)),
+        shape=(n_rows, n_cols),
+    )
+
+
+def _as_csr32_data(data: np.ndarray, path: Path) -> np.ndarray:
+    out = data.astype(np.float32)
+    if np.isinf(out).any() and np.isfinite(data).all():
+        raise InputError(f"{path}: values up to {np.abs(data).max():.3g} do not fit in float32")
+    return out
 
 
 def _as_csr32(x) -> sp.csr_matrix:
