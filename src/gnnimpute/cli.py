@@ -204,7 +204,7 @@ def _interrupt(signum, frame) -> None:
     "--seed",
     default=0,
     type=int,
-    help="Random seed; the same seed gives the same output on the CPU.",
+    help="Random seed; the same seed and --threads give the same output on the CPU.",
 )
 @click.option(
     "--device",
