@@ -40,7 +40,7 @@ benchmark: setup
 # Fuzz every reader (h5ad, 10x h5, 10x folder, csv, tsv.gz) for FUZZ_SECONDS each (CI runs 3 s).
 FUZZ_SECONDS ?= 600
 fuzz: setup
-	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_fuzz_readers.py -k fuzz_reader -s -q -p no:cacheprovider
+	PYTHONFAULTHANDLER=1 FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_fuzz_readers.py::test_fuzz_reader -s -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*

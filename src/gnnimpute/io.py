@@ -76,6 +76,7 @@ def read_input(
             f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]
         ) from exc
 
+    _check_sparse_parts(adata, path)
     if layer is not None and layer not in adata.layers:
         raise InputError(f"layer '{layer}' not found in {path} (has: {list(adata.layers)})")
     if transpose:
@@ -88,6 +89,20 @@ def read_input(
         adata = ad.AnnData(X=counts, obs=adata.obs.copy(), var=adata.var.copy())
     _make_names_unique(adata)
     return adata
+
+
+def _check_sparse_parts(adata: ad.AnnData, path: Path) -> None:
+    """Every sparse matrix in the file must be well formed: scipy crashes (segfaults) when it
+    slices one whose indices point outside it, and QC slices them all."""
+    parts = {"X": adata.X}
+    for name in ("layers", "obsm", "varm", "obsp", "varp"):
+        parts.update({f"{name}['{k}']": v for k, v in getattr(adata, name).items()})
+    for where, x in parts.items():
+        if sp.issparse(x) and hasattr(x, "check_format"):
+            try:
+                x.check_format(full_check=True)
+            except (ValueError, TypeError, IndexError) as exc:
+                raise InputError(f"{path}: corrupt sparse matrix {where} ({exc})") from None
 
 
 def counts_of(adata: ad.AnnData, layer: str | None = None) -> sp.csr_matrix:
@@ -121,20 +136,64 @@ def _check_h5ad(path: Path, layer: str | None) -> None:
 
 
 def _check_10x_h5(path: Path) -> None:
-    """A plain HDF5 file is not a 10x matrix: say so instead of a parser's AttributeError."""
+    """A plain HDF5 file is not a 10x matrix: say so instead of a parser's AttributeError.
+
+    The sparse structure is checked too: scanpy builds the matrix unchecked, and scipy indexing
+    a corrupt one crashes the process (a segfault, found by fuzzing) instead of raising.
+    """
     import h5py
 
     with h5py.File(path, "r") as f:
         groups = [f["matrix"]] if "matrix" in f else list(f.values())
-        needed = ("data", "indices", "indptr", "shape")
+        needed = ("data", "indices", "indptr", "shape", "barcodes")
         if not groups or not all(
-            isinstance(g, h5py.Group) and all(k in g for k in needed) for g in groups
+            isinstance(g, h5py.Group) and all(isinstance(g.get(k), h5py.Dataset) for k in needed)
+            for g in groups
         ):
             hint = " (an AnnData file? name it .h5ad)" if "X" in f and "obs" in f else ""
             raise InputError(
                 f"{path} is not a 10x HDF5 matrix: expected a 'matrix' group with "
-                f"data/indices/indptr/shape{hint}"
+                f"data/indices/indptr/shape/barcodes{hint}"
             )
+        for group in groups:
+            names = group.get("features/name") if "matrix" in f else group.get("gene_names")
+            n_names = names.shape[0] if isinstance(names, h5py.Dataset) and names.ndim else None
+            _check_csc(
+                path,
+                group["shape"][()],
+                group["indptr"][()],
+                group["indices"][()],
+                group["data"].shape,
+                group["barcodes"].shape,
+                n_names,
+            )
+
+
+def _check_csc(path, shape, indptr, indices, data_shape, barcodes_shape, n_names) -> None:
+    """Genes x cells CSC parts must agree with each other and with the name lists."""
+
+    def bad(why: str):
+        return InputError(f"{path}: corrupt 10x matrix ({why})")
+
+    shape, indptr, indices = np.asarray(shape), np.asarray(indptr), np.asarray(indices)
+    if shape.shape != (2,) or shape.dtype.kind not in "iu" or shape.min() < 0:
+        raise bad(f"shape {shape.tolist()!r}")
+    n_genes, n_cells = (int(v) for v in shape)
+    if indptr.ndim != 1 or indptr.dtype.kind not in "iu" or indptr.size != n_cells + 1:
+        raise bad(f"indptr has {indptr.size} entries for {n_cells} cells")
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+        raise bad("indptr is not increasing from 0")
+    nnz = int(indptr[-1])
+    if indices.ndim != 1 or indices.dtype.kind not in "iu" or indices.size != nnz:
+        raise bad(f"{indices.size} indices for {nnz} entries")
+    if len(data_shape) != 1 or data_shape[0] != nnz:
+        raise bad(f"data shape {data_shape} for {nnz} entries")
+    if nnz and (indices.min() < 0 or indices.max() >= n_genes):
+        raise bad(f"gene indices outside 0..{n_genes - 1}")
+    if len(barcodes_shape) != 1 or barcodes_shape[0] != n_cells:
+        raise bad(f"{barcodes_shape} barcodes for {n_cells} cells")
+    if n_names is None or n_names != n_genes:
+        raise bad(f"{n_names} gene names for {n_genes} genes")
 
 
 def _check_ragged(path: Path, sep: str) -> None:
