@@ -431,3 +431,11 @@ def test_atomic_path_removes_temp_on_error(tmp_path):
         tmp.write_bytes(b"half")
         raise RuntimeError("plot failed")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["mask", "split"])
+def test_benchmark_commands_never_overwrite_their_input(tmp_path, sim_h5ad, command):
+    before = sim_h5ad.read_bytes()
+    result = _invoke(command, sim_h5ad, sim_h5ad, tmp_path / "b.h5ad", "--force")
+    assert result.exit_code == 1 and "is the input file" in result.output
+    assert sim_h5ad.read_bytes() == before

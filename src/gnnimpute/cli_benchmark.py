@@ -54,11 +54,11 @@ def _load(path: str):
     return load_dataset(path).adata
 
 
-def _check_outputs(paths, force: bool):
+def _check_outputs(paths, force: bool, input_path=None):
     from .io import check_output_path
 
     for p in paths:
-        check_output_path(p, force=force)
+        check_output_path(p, force=force, input_path=input_path)
     if len({str(Path(p).resolve()) for p in paths}) != len(paths):
         raise InputError("output paths must differ")
 
@@ -86,7 +86,7 @@ def mask(input_path, masked, truth, rate, seed, force):
     from .mask import make_mask_pair
 
     try:
-        _check_outputs([masked, truth], force)
+        _check_outputs([masked, truth], force, input_path)
         adata = _load(input_path)
         m, t = make_mask_pair(adata, rate, seed)
         _write(m, masked, force)
@@ -121,7 +121,7 @@ def split(input_path, train, test, train_frac, seed, force):
     from .mask import make_split_pair
 
     try:
-        _check_outputs([train, test], force)
+        _check_outputs([train, test], force, input_path)
         adata = _load(input_path)
         tr, te = make_split_pair(adata, train_frac, seed)
         _write(tr, train, force)
