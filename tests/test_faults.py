@@ -19,7 +19,10 @@ import anndata as ad
 import numpy as np
 import pytest
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+import gnnimpute
+
+# the code under test, wherever it was imported from (a worktree, an install)
+SRC = str(Path(gnnimpute.__file__).resolve().parents[1])
 RUN = "import sys; from gnnimpute.cli import main; sys.argv[0] = 'gnnimpute'; main()"
 ARGS = ["--no-qc", "--epochs", "20", "--patience", "20", "--hidden", "32,8", "--n-input", "20",
         "--predict-draws", "2"]  # fmt: skip
