@@ -64,7 +64,7 @@ def _env():
 
 def test_huge_learning_rate_stops_with_divergence_message(tmp_path, sim_h5ad):
     out = tmp_path / "out.h5ad"
-    result = _invoke("impute", sim_h5ad, out, "--no-qc", *FAST_CLI, "--lr", "1e6")
+    result = _invoke("impute", sim_h5ad, out, "--no-qc", *FAST_CLI, "--lr", "1e6", "--epochs", "5")
     assert result.exit_code == 1
     line = _one_error_line(result)
     assert "diverged" in line and "learning rate" in line and "--lr" in line, line
@@ -94,7 +94,7 @@ def test_non_finite_or_negative_output_is_never_written(bad, sim_adata, monkeypa
     monkeypatch.setattr(gnnimpute.api, "predict", broken_predict)
     adata = sim_adata.copy()
     with pytest.raises(DivergenceError, match="nothing was written"):
-        gnnimpute.api.impute(adata, random_state=0, **FAST)
+        gnnimpute.api.impute(adata, random_state=0, **{**FAST, "epochs": 3})
     assert "gnnimpute" not in adata.layers
 
 
@@ -386,7 +386,11 @@ def test_hangup_during_write_leaves_nothing(tmp_path, sim_h5ad, sig):
     out = tmp_path / "out.h5ad"
     cmd = [sys.executable, "-c", _SLOW_WRITE, "impute", str(sim_h5ad), str(out), "--no-qc"]
     proc = subprocess.Popen(
-        [*cmd, *FAST_CLI], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+        [*cmd, *FAST_CLI, "--epochs", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
     )
     for line in proc.stdout:
         if line.startswith("WRITING"):
