@@ -447,3 +447,13 @@ def test_benchmark_commands_never_overwrite_their_input(tmp_path, sim_h5ad, comm
     result = _invoke(command, sim_h5ad, sim_h5ad, tmp_path / "b.h5ad", "--force")
     assert result.exit_code == 1 and "is the input file" in result.output
     assert sim_h5ad.read_bytes() == before
+
+
+def test_qc_leaving_fewer_than_k_plus_one_cells_names_k(tmp_path, no_training):
+    x = _counts(20, 30)
+    x[4:, 10:] = 0  # only the first 4 cells keep >= 20 detected genes
+    path = _write(tmp_path / "in.h5ad", x)
+    result = _invoke("impute", path, tmp_path / "o.h5ad", "--min-genes", "20", "--k", "5")
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert "too few cells after QC: 4" in line and "--k 5" in line and "--no-qc" in line
