@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 NFCORE_VENV  ?= .venv-nfcore
 NFCORE_STAMP := $(NFCORE_VENV)/.installed
 
-.PHONY: setup demo test lint benchmark clean nfcore-venv nf-test nfcore-lint
+.PHONY: setup demo test lint benchmark fuzz clean nfcore-venv nf-test nfcore-lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ test: setup nfcore-venv
 
 benchmark: setup
 	bash scripts/benchmark.sh
+
+# Fuzz every reader (h5ad, 10x h5, 10x folder, csv, tsv.gz) for FUZZ_SECONDS each (CI runs 3 s).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	PYTHONFAULTHANDLER=1 FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_fuzz_readers.py::test_fuzz_reader -s -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(NFCORE_VENV) .nf-test $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*

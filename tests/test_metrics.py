@@ -131,14 +131,25 @@ def test_evaluate_aligns_subset_and_order():
 
 
 def test_evaluate_split():
+    """A perfect denoiser (the test counts at the train depth) scores mcv_mse 0 and the Poisson
+    losses computed by hand; the unimputed train counts score worse."""
     X, _ = _blobs()
     adata = ad.AnnData(X=sp.csr_matrix(X))
     train, test = make_split_pair(adata, 0.9, seed=0)
-    lib = np.asarray(train.X.sum(axis=1)).ravel()
+    lib = np.asarray(train.X.sum(axis=1), dtype=np.float64).ravel()
+    y = test.X.toarray().astype(np.float64)
+    test_lib = y.sum(axis=1)
+    assert np.all(test_lib > 0) and np.all(lib > 0)
+    den = y * (lib / test_lib)[:, None]  # the test profile at the train depth
     imp = ad.AnnData(X=train.X)
-    imp.layers["gnnimpute"] = (train.X.toarray() * (np.median(lib) / lib)[:, None]).astype(
-        np.float32
-    )
+    imp.layers["gnnimpute"] = den * (np.median(lib) / lib)[:, None]  # normalized-count space
     r = M.evaluate(imp, test)
-    assert r["protocol"] == "split"
-    assert np.isfinite(r["mcv_mse"]) and np.isfinite(r["mcv_poisson"])
+    assert r["protocol"] == "split" and r["train_frac"] == 0.9
+    assert r["mcv_mse"] == pytest.approx(0.0, abs=1e-12)
+    mu = den * (y.sum() / lib.sum())
+    assert r["mcv_poisson"] == pytest.approx(np.mean(y - mu * np.log(y + 1e-6)), rel=1e-9)
+    assert r["mcv_poisson_nll"] == pytest.approx(np.mean(mu - y * np.log(mu + 1e-6)), rel=1e-9)
+    baseline = ad.AnnData(X=train.X)
+    baseline.layers["gnnimpute"] = train.X.toarray() * (np.median(lib) / lib)[:, None]
+    worse = M.evaluate(baseline, test)
+    assert worse["mcv_mse"] > 0.01 and worse["mcv_poisson_nll"] > r["mcv_poisson_nll"]

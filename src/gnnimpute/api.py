@@ -19,6 +19,7 @@ from .io import validate_counts
 from .model import GNNImputeModel
 from .norm import log1p, scale_rows, size_factors
 from .train import TrainConfig, fit, predict, resolve_device
+from .validate import check_impute_params, check_output, effective_detection_k
 
 ENCODER_INPUTS = ("pca", "genes")
 
@@ -100,7 +101,16 @@ def impute(
     if copy:
         adata = adata.copy()
     counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
-    validate_counts(ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1)
+    check_impute_params(
+        lr=lr, dropout=dropout, mask_rate=mask_rate, val_rate=val_rate, zero_weight=zero_weight,
+        ema_decay=ema_decay, detection_shrink=detection_shrink,
+    )  # fmt: skip
+    validate_counts(
+        ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1,
+        why=f"k + 1 for the kNN graph, k={k} (--k)",
+    )  # fmt: skip
+    detection_k_requested = detection_k
+    detection_k = effective_detection_k(detection_k, counts.shape[0])
     if threads:
         torch.set_num_threads(int(threads))
     torch.manual_seed(random_state)
@@ -149,6 +159,7 @@ def impute(
     )  # fmt: skip
     if detection_shrink > 0:
         shrink_by_detection(imputed, counts, neighbors[:, :detection_k], detection_shrink)
+    check_output(imputed, embedding)
 
     adata.layers[key_added] = imputed
     adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
@@ -165,6 +176,7 @@ def impute(
             "predict_draws": predict_draws,
             "detection_shrink": detection_shrink,
             "detection_k": detection_k,
+            "detection_k_requested": detection_k_requested,
             "heads": heads,
             "layer_type": layer_type,
             "hidden": list(hidden),

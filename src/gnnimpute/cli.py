@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .cli_types import FINITE_FLOAT, FiniteFloatRange
 from .errors import InputError
 
 log = logging.getLogger("gnnimpute")
@@ -53,6 +54,7 @@ def main() -> None:
     # Schedulers (Nextflow, Slurm) stop jobs with SIGTERM: treat it like Ctrl-C, so temporary
     # files are removed and child processes stopped before we exit.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)  # a closed terminal or ssh session, same clean-up
 
 
 def _interrupt(signum, frame) -> None:
@@ -91,13 +93,13 @@ def _interrupt(signum, frame) -> None:
 @click.option(
     "--max-pct-mt",
     default=None,
-    type=click.FloatRange(0, 100),
+    type=FiniteFloatRange(0, 100),
     help="QC: drop cells above this mitochondrial percentage (genes named MT-/mt-).",
 )
 @click.option(
     "--max-counts",
     default=None,
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="QC: drop cells with more total counts (UMIs).",
 )
 @click.option(
@@ -145,7 +147,7 @@ def _interrupt(signum, frame) -> None:
 @click.option(
     "--dropout",
     default=0.1,
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     help="Dropout probability.",
 )
 @click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
@@ -156,18 +158,18 @@ def _interrupt(signum, frame) -> None:
     help="Stop after this many epochs without validation improvement.",
 )
 @click.option(
-    "--lr", default=3e-3, type=click.FloatRange(min=0, min_open=True), help="Adam learning rate."
+    "--lr", default=3e-3, type=FiniteFloatRange(min=0, min_open=True), help="Adam learning rate."
 )
 @click.option(
     "--mask-rate",
     default=0.1,
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
     help="Share of observed non-zeros hidden from the encoder each epoch.",
 )
 @click.option(
     "--detection-shrink",
     default=0.1,
-    type=click.FloatRange(0, 1),
+    type=FiniteFloatRange(0, 1),
     help="Multiply the imputed level by (share of the neighbourhood where the gene is detected) "
     "to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",
 )
@@ -180,7 +182,7 @@ def _interrupt(signum, frame) -> None:
 @click.option(
     "--zero-weight",
     default=0.0,
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="Weight of observed zeros (target 0) relative to hidden non-zeros in the loss; "
     "higher keeps off genes lower (clustering), lower fits hidden counts better.",
 )
@@ -194,7 +196,7 @@ def _interrupt(signum, frame) -> None:
 @click.option(
     "--ema-decay",
     default=0.0,
-    type=click.FloatRange(min=0, max=1, max_open=True),
+    type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Return an exponential moving average of the weights (e.g. 0.98); 0 turns it off "
     "(the default: it did not pay on Baron, see the README's evidence).",
 )
@@ -202,7 +204,7 @@ def _interrupt(signum, frame) -> None:
     "--seed",
     default=0,
     type=int,
-    help="Random seed; the same seed gives the same output on the CPU.",
+    help="Random seed; the same seed and --threads give the same output on the CPU.",
 )
 @click.option(
     "--device",
@@ -254,25 +256,31 @@ def impute(
 
     def run():
         from .api import impute as impute_api
-        from .io import check_output_path, read_input, validate_counts, write_h5ad_atomic
-        from .qc import filter_cells_genes, no_qc_summary
+        from .io import check_output_path, read_input
+        from .prepare import qc_keep_annotations
 
-        check_output_path(output, force=force)
+        check_output_path(output, force=force, input_path=input_path)
+        if plot_path is not None:
+            check_output_path(
+                plot_path, force=force, input_path=input_path, suffix=".png", what="--plot"
+            )
+            if _same(plot_path, output):
+                raise InputError("--plot and OUTPUT must be different files")
         with warnings.catch_warnings():
             warnings.simplefilter("default" if not quiet else "ignore", UserWarning)
-            adata = read_input(input_path, layer=layer, transpose=transpose)
-        validate_counts(adata, allow_non_integer=allow_non_integer, min_cells=params["k"] + 1)
-        if no_qc:
-            summary = no_qc_summary(adata)
-        else:
-            adata, summary = filter_cells_genes(
-                adata,
-                min_genes=min_genes,
-                min_cells=min_cells,
-                max_pct_mt=max_pct_mt,
-                max_counts=max_counts,
-                max_genes=max_genes,
-            )
+            adata = read_input(input_path, layer=layer, transpose=transpose, keep_annotations=True)
+        adata, summary = qc_keep_annotations(
+            adata,
+            layer=layer,
+            no_qc=no_qc,
+            allow_non_integer=allow_non_integer,
+            k=params["k"],
+            min_genes=min_genes,
+            min_cells=min_cells,
+            max_pct_mt=max_pct_mt,
+            max_counts=max_counts,
+            max_genes=max_genes,
+        )
         log.info(
             "%d cells x %d genes %s (input %d x %d)",
             adata.n_obs,
@@ -283,6 +291,7 @@ def impute(
         )
         impute_api(
             adata,
+            layer=layer,
             random_state=seed,
             n_pcs=pcs,
             n_input=n_input,
@@ -291,13 +300,8 @@ def impute(
             qc_summary=summary,
             **params,
         )
-        write_h5ad_atomic(adata, output, force=force)
         info = adata.uns["gnnimpute"]
-        if plot_path is not None:
-            from .report import plot_training_curve
-
-            plot_training_curve(info["history"], plot_path, best_epoch=info["best_epoch"])
-            log.info("wrote training curve %s", plot_path)
+        _write_outputs(adata, output, plot_path, force=force)
         log.info(
             "wrote %s: %d cells x %d genes, %d epochs (best %d), %.1f s",
             output,
@@ -321,28 +325,28 @@ def impute(
 @click.option(
     "--dropout-mid",
     default=5.0,
-    type=float,
+    type=FINITE_FLOAT,
     help="Logistic dropout midpoint, in log mean expression.",
 )
 @click.option(
     "--dropout-shape",
     default=-1.0,
-    type=float,
+    type=FINITE_FLOAT,
     help="Logistic dropout shape (negative: low means drop more).",
 )
 @click.option(
     "--de-prob",
     default=0.1,
-    type=click.FloatRange(0, 1),
+    type=FiniteFloatRange(0, 1),
     help="Probability that a gene is differentially expressed per group.",
 )
 @click.option(
     "--de-fac-scale",
     default=0.25,
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="Scale (sdlog) of DE factors.",
 )
-@click.option("--lib-loc", default=11.0, type=float, help="Mean of log library size.")
+@click.option("--lib-loc", default=11.0, type=FINITE_FLOAT, help="Mean of log library size.")
 @click.option("--seed", default=0, type=int, help="Random seed.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No log output on stderr.")
@@ -391,6 +395,31 @@ def simulate(
         )
 
     _run_safely(run)
+
+
+def _same(a: Path, b: Path) -> bool:
+    return Path(a).absolute() == Path(b).absolute()
+
+
+def _write_outputs(adata, output: Path, plot_path: Path | None, *, force: bool) -> None:
+    """Both files or neither: each is built in a temp file, and renamed only when both are done."""
+    import contextlib
+
+    from .io import atomic_path
+
+    with contextlib.ExitStack() as stack:
+        if plot_path is not None:
+            from .report import plot_training_curve
+
+            tmp_png = stack.enter_context(
+                atomic_path(plot_path, force=force, tmp_suffix=".tmp.png")
+            )
+            info = adata.uns["gnnimpute"]
+            plot_training_curve(info["history"], tmp_png, best_epoch=info["best_epoch"])
+        tmp = stack.enter_context(atomic_path(output, force=force))
+        adata.write_h5ad(tmp)
+    if plot_path is not None:
+        log.info("wrote training curve %s", plot_path)
 
 
 def _register_benchmark_commands() -> None:

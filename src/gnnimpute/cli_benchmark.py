@@ -6,18 +6,23 @@ Registered on the main group by ``gnnimpute.cli`` (``main.add_command(...)``).
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
 
 import click
 
+from .cli_types import FINITE_FLOAT
 from .errors import InputError
 
 
 def _floats(text: str, name: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError
+        return values
     except ValueError:
         raise click.BadParameter(
             f"expected comma-separated numbers, got {text!r}", param_hint=name
@@ -49,11 +54,11 @@ def _load(path: str):
     return load_dataset(path).adata
 
 
-def _check_outputs(paths, force: bool):
+def _check_outputs(paths, force: bool, input_path=None):
     from .io import check_output_path
 
     for p in paths:
-        check_output_path(p, force=force)
+        check_output_path(p, force=force, input_path=input_path)
     if len({str(Path(p).resolve()) for p in paths}) != len(paths):
         raise InputError("output paths must differ")
 
@@ -64,7 +69,7 @@ def _check_outputs(paths, force: bool):
 @click.argument("truth", metavar="TRUTH")
 @click.option(
     "--rate",
-    type=float,
+    type=FINITE_FLOAT,
     default=0.1,
     show_default=True,
     help="Fraction of each gene's non-zero counts to hide.",
@@ -81,7 +86,7 @@ def mask(input_path, masked, truth, rate, seed, force):
     from .mask import make_mask_pair
 
     try:
-        _check_outputs([masked, truth], force)
+        _check_outputs([masked, truth], force, input_path)
         adata = _load(input_path)
         m, t = make_mask_pair(adata, rate, seed)
         _write(m, masked, force)
@@ -100,7 +105,7 @@ def mask(input_path, masked, truth, rate, seed, force):
 @click.argument("test", metavar="TEST")
 @click.option(
     "--train-frac",
-    type=float,
+    type=FINITE_FLOAT,
     default=0.9,
     show_default=True,
     help="Binomial fraction of each count kept for training.",
@@ -116,7 +121,7 @@ def split(input_path, train, test, train_frac, seed, force):
     from .mask import make_split_pair
 
     try:
-        _check_outputs([train, test], force)
+        _check_outputs([train, test], force, input_path)
         adata = _load(input_path)
         tr, te = make_split_pair(adata, train_frac, seed)
         _write(tr, train, force)
@@ -226,7 +231,7 @@ def evaluate(imputed, truth, label_key, layer, json_out, seed):
 )
 @click.option(
     "--timeout",
-    type=float,
+    type=FINITE_FLOAT,
     default=None,
     help="Seconds before one method run is stopped and recorded as failed.",
 )

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from .errors import DivergenceError
 from .inputs import EncoderInput
 from .model import GNNImputeModel
 
@@ -240,6 +241,7 @@ def fit(
                 h_val = scored.decode_hidden(scored.encode(x, edge_index))
             val_loss = float(loss_fn(scored, h_val, entries.val, val_genes, val_weights))
         train_loss = float(loss.detach())
+        check_finite(train_loss, val_loss, epoch, config.lr)
         result.history["train_loss"].append(train_loss)
         result.history["val_loss"].append(val_loss)
         result.epochs_run = epoch
@@ -265,6 +267,17 @@ def fit(
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def check_finite(train_loss: float, val_loss: float, epoch: int, lr: float) -> None:
+    """Stop on a non-finite loss: the weights are ruined, and going on would return NaN as success."""
+    if math.isfinite(train_loss) and math.isfinite(val_loss):
+        return
+    raise DivergenceError(
+        f"training diverged at epoch {epoch} (train loss {train_loss:g}, validation {val_loss:g}): "
+        f"the learning rate is likely too high (--lr {lr:g}; try 10x smaller) or the counts are "
+        "extreme (check the input's scale)"
+    )
 
 
 def predict(
