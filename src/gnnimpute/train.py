@@ -25,6 +25,7 @@ from .model import GNNImputeModel
 log = logging.getLogger(__name__)
 
 OUTPUT_CHUNK = 2_048  # cells per chunk when producing the dense output
+SAMPLE_CHUNK = 1 << 20  # training entries per chunk when drawing an epoch's hidden share
 
 
 @dataclass
@@ -77,17 +78,31 @@ class ObservedEntries:
         order = np.lexsort(
             (coo.col, coo.row)
         )  # a canonical order so the seed alone fixes the split
-        self.rows = coo.row[order].astype(np.int64)
-        self.cols = coo.col[order].astype(np.int64)
+        self.rows = coo.row[order].astype(_index_dtype(target.shape[0]))
+        self.cols = coo.col[order].astype(_index_dtype(target.shape[1]))
         self.values = coo.data[order].astype(np.float32)
         perm = rng.permutation(self.rows.size)
         n_val = round(val_rate * self.rows.size)
+        perm = perm.astype(_index_dtype(self.rows.size))
         self.val = np.sort(perm[:n_val])
         self.train = np.sort(perm[n_val:])
 
     def sample_train(self, rate: float, rng: np.random.Generator) -> np.ndarray:
-        n = max(1, round(rate * self.train.size))
-        return np.sort(rng.choice(self.train, size=n, replace=False))
+        """Each training entry independently with probability `rate` (at least one), sorted.
+
+        Drawn in chunks, so an epoch allocates in proportion to the sample, not to all entries.
+        """
+        picked = [
+            part[rng.random(part.size, dtype=np.float32) < rate]
+            for part in np.array_split(self.train, max(1, self.train.size // SAMPLE_CHUNK))
+        ]
+        batch = np.concatenate(picked)
+        return batch if batch.size else self.train[rng.integers(self.train.size, size=1)]
+
+
+def _index_dtype(size: int) -> type:
+    """int32 where every index fits: half the memory of the per-entry bookkeeping."""
+    return np.int32 if size < np.iinfo(np.int32).max else np.int64
 
 
 class GeneBatchLoss:
@@ -144,7 +159,7 @@ class GeneBatchLoss:
         local[genes] = np.arange(genes.size)
         pos = local[self.entries.cols[idx]]
         keep = pos >= 0
-        rows = torch.as_tensor(self.entries.rows[idx][keep], device=self.device)
+        rows = torch.as_tensor(self.entries.rows[idx][keep].astype(np.int64), device=self.device)
         cols = torch.as_tensor(pos[keep], device=self.device)
         values = torch.as_tensor(self.entries.values[idx][keep], device=self.device)
         w = torch.as_tensor(weights[pos[keep]], device=self.device)
