@@ -89,11 +89,13 @@ def neighbourhood_detection(
     rows = rows if rows is not None else slice(0, n)
     cells = np.arange(n)[rows]
     members = np.hstack([cells[:, None], neighbors[cells]])
+    # only the member cells' rows are read, so a chunk costs its neighbourhood, not the matrix
+    used, members = np.unique(members, return_inverse=True)
     avg = sp.csr_matrix(
         (np.full(members.size, 1.0 / (k + 1), dtype=np.float32),
          (np.repeat(np.arange(cells.size), k + 1), members.ravel())),
-        shape=(cells.size, n),
+        shape=(cells.size, used.size),
     )  # fmt: skip
-    detected = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+    detected = sp.csr_matrix(sp.csr_matrix(counts)[used], dtype=np.float32, copy=True)
     detected.data = (detected.data != 0).astype(np.float32)
     return np.asarray((avg @ detected).todense(), dtype=np.float32)
