@@ -223,6 +223,16 @@ def _interrupt(signum, frame) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the training curve (train/validation loss per epoch) to this PNG.",
 )
+@click.option(
+    "--batch-cells",
+    default="auto",
+    help="Seed cells per mini-batch (2-hop subgraphs); 0 = full batch; auto = by size.",
+)
+@click.option(
+    "--out-chunked/--no-out-chunked",
+    default=None,
+    help="Write the dense layers chunk by chunk (default: when they exceed 1 GiB).",
+)
 @click.option("--quiet", is_flag=True, help="No progress or log output on stderr.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def impute(
@@ -251,16 +261,20 @@ def impute(
     obsm['X_gnnimpute'] and uns['gnnimpute'].
     """
     _setup_logging(quiet)
+    out_chunked = params.pop("out_chunked")
 
     def run():
         from .api import impute as impute_api
         from .io import check_output_path, read_input, validate_counts, write_h5ad_atomic
+        from .progress import stage
         from .qc import filter_cells_genes, no_qc_summary
+        from .stream_write import should_stream
 
         check_output_path(output, force=force)
         with warnings.catch_warnings():
             warnings.simplefilter("default" if not quiet else "ignore", UserWarning)
-            adata = read_input(input_path, layer=layer, transpose=transpose)
+            with stage("read", not quiet):
+                adata = read_input(input_path, layer=layer, transpose=transpose)
         validate_counts(adata, allow_non_integer=allow_non_integer, min_cells=params["k"] + 1)
         if no_qc:
             summary = no_qc_summary(adata)
@@ -281,8 +295,10 @@ def impute(
             summary["n_cells_in"],
             summary["n_genes_in"],
         )
+        stream = should_stream(adata.n_obs, adata.n_vars, choice=out_chunked)
         impute_api(
             adata,
+            stream_to=output if stream else None,
             random_state=seed,
             n_pcs=pcs,
             n_input=n_input,
@@ -291,7 +307,9 @@ def impute(
             qc_summary=summary,
             **params,
         )
-        write_h5ad_atomic(adata, output, force=force)
+        if not stream:
+            with stage("write", not quiet):
+                write_h5ad_atomic(adata, output, force=force)
         info = adata.uns["gnnimpute"]
         if plot_path is not None:
             from .report import plot_training_curve

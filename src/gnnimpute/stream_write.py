@@ -70,6 +70,11 @@ def write_h5ad_streamed(
         os.close(fd)
         n_rows = adata.n_obs
         first = dict(chunk_fn(slice(0, min(rows_per_chunk, n_rows))))
+        for name, block in first.items():
+            if block.ndim != 2 or block.shape[1] != adata.n_vars:
+                raise ValueError(
+                    f"layer {name!r} has shape {block.shape}; layers need {adata.n_vars} genes"
+                )
         skeleton = adata.copy() if any(k in adata.layers for k in first) else adata
         for name in first:
             if name in skeleton.layers:

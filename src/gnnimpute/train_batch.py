@@ -62,8 +62,10 @@ class SubgraphBatches:
             shape=(n_cells, n_cells),
         )  # row i lists the cells that send messages to i
         self.n_cells = n_cells
-        n_clusters = max(1, round(n_cells / CLUSTER_CELLS))
-        self.per_batch = max(1, round(batch_cells / CLUSTER_CELLS))
+        # at least 4 clusters per batch, so batches differ from epoch to epoch
+        cluster_cells = max(1, min(CLUSTER_CELLS, batch_cells // 4))
+        n_clusters = max(1, round(n_cells / cluster_cells))
+        self.per_batch = max(1, round(batch_cells / cluster_cells))
         if n_clusters > 1:
             from sklearn.cluster import MiniBatchKMeans
 
