@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo test lint benchmark benchmark-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ test: setup
 
 benchmark: setup
 	bash scripts/benchmark.sh
+
+# Scale benchmark (hours on 2 cores): 10k-100k PBMC-resampled cells x 2k genes and 100k x ~15k
+# Baron-resampled; writes docs/scale.json, docs/scale_table.md and docs/scale.png.
+# SIZES=10000,25000 SCALE_ARGS=--skip-baron make benchmark-scale runs a subset.
+SIZES ?= 10000,25000,50000,100000
+benchmark-scale: setup
+	$(BIN)/python scripts/benchmark_scale.py --sizes $(SIZES) $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*

@@ -109,6 +109,7 @@ def test_resolve_batch_cells():
     assert resolve_batch_cells("auto", 4_000, cpu) == 0
     assert resolve_batch_cells("auto", 100_000, cpu) == 4096
     assert resolve_batch_cells("auto", 100_000, torch.device("cuda")) == 0
+    assert resolve_batch_cells("auto", 1_000_000, torch.device("cuda")) == 65_536
     assert resolve_batch_cells("300", 1_000, cpu) == 300
     assert resolve_batch_cells(5_000, 1_000, cpu) == 0  # one batch is the full batch
     with pytest.raises(InputError):
@@ -237,3 +238,28 @@ def test_epoch_reporter_logs_state_and_stops(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert any(line.startswith("epoch ") and "ETA" in line and "val 1.5" in line for line in lines)
     assert not reporter._thread.is_alive()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_full_and_minibatch_training_match_cpu_quality(sim_adata):
+    """The same code on CUDA: sparse GAT products, mini-batches, hidden inputs built on device."""
+    from gnnimpute.sparse_gat import SparseGATConv
+
+    layer = SparseGATConv(7, 5, heads=3, concat=False, add_self_loops=False).cuda()
+    edge_index = torch.as_tensor(graph.knn_edge_index(graph.knn_indices(np.eye(30, 7), 3))).cuda()
+    x = torch.randn(30, 7, device="cuda", requires_grad=True)
+    layer(x, edge_index).sum().backward()
+    assert x.grad.is_cuda and torch.isfinite(x.grad).all()
+    hidden = mask_counts(sim_adata.X, 0.1, seed=0)
+    s = size_factors(hidden.masked)
+    truth = hidden.values * s[hidden.rows]
+    for batch in (0, 40):
+        errs = {}
+        for device in ("cpu", "cuda"):
+            a = ad.AnnData(X=hidden.masked.copy())
+            gnnimpute.impute(a, device=device, batch_cells=batch, **{**FAST, "epochs": 30})
+            assert a.uns["gnnimpute"]["params"]["device"].startswith(device)
+            pred = np.asarray(a.layers["gnnimpute"][hidden.rows, hidden.cols]).ravel()
+            errs[device] = float(np.mean((pred - truth) ** 2))
+        assert errs["cuda"] < 1.25 * errs["cpu"], (batch, errs)

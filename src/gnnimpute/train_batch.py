@@ -31,7 +31,7 @@ from .progress import EpochReporter
 # Full-batch epochs are faster per cell up to here (CPU, measured in docs/scale.md); beyond it,
 # mini-batches bound memory and give more optimizer steps per pass over the data.
 AUTO_MIN_CELLS = {"cpu": 60_000, "cuda": 400_000}
-AUTO_BATCH_CELLS = 4_096
+AUTO_BATCH_CELLS = {"cpu": 4_096, "cuda": 65_536}  # a GPU wants large steps
 CLUSTER_CELLS = 512  # cells per k-means cluster; a batch is batch_cells / CLUSTER_CELLS clusters
 
 
@@ -40,8 +40,8 @@ def resolve_batch_cells(choice: int | str | None, n_cells: int, device: torch.de
     if choice in (None, 0, "0"):
         return 0
     if choice == "auto":
-        threshold = AUTO_MIN_CELLS.get(torch.device(device).type, AUTO_MIN_CELLS["cpu"])
-        return AUTO_BATCH_CELLS if n_cells > threshold else 0
+        kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
+        return AUTO_BATCH_CELLS[kind] if n_cells > AUTO_MIN_CELLS[kind] else 0
     try:
         value = int(choice)
     except (TypeError, ValueError):
