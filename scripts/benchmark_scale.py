@@ -128,6 +128,16 @@ def slope(rows: list[dict], key: str) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def _series(results: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by input and tag (pbmc, pbmc-5ep, baron, ...), each sorted by cells."""
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        source, _, rest = r["name"].partition("-")
+        tag = rest.partition("k")[2]
+        groups.setdefault(source + tag, []).append(r)
+    return {k: sorted(v, key=lambda r: r["cells"]) for k, v in sorted(groups.items())}
+
+
 def write_report(results: list[dict], png: Path, md: Path) -> None:
     """docs/scale.png (log-log wall and memory against cells, slopes in the legend) and a table."""
     import matplotlib
@@ -135,22 +145,21 @@ def write_report(results: list[dict], png: Path, md: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pbmc = sorted((r for r in results if r["name"].startswith("pbmc")), key=lambda r: r["cells"])
+    series = _series(results)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, key, label in (
         (axes[0], "wall_s", "wall (s)"),
         (axes[1], "peak_gib", "peak RSS (GiB)"),
     ):
-        ok = [r for r in pbmc if r["exit"] == 0]
-        if ok:
+        for group, rows in series.items():
+            ok = [r for r in rows if r["exit"] == 0]
+            if not ok:
+                continue
             b = slope(ok, key)
-            ax.loglog([r["cells"] for r in ok], [r[key] for r in ok], "o-",
-                      label=f"PBMC-resampled x 2k genes (slope {b:.2f})" if b else "PBMC x 2k")  # fmt: skip
-        for r in results:
-            if r["name"].startswith("baron") and r["exit"] == 0:
-                ax.loglog(
-                    [r["cells"]], [r[key]], "s", label=f"Baron-resampled x {r['genes']} genes"
-                )
+            name = f"{group} x {ok[0]['genes']} genes" + (
+                f" (slope {b:.2f})" if b is not None else ""
+            )
+            ax.loglog([r["cells"] for r in ok], [r[key] for r in ok], "o-", label=name)
         ax.set_xlabel("cells")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
@@ -158,19 +167,22 @@ def write_report(results: list[dict], png: Path, md: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     lines = [
-        "| input | cells | genes | non-zero | wall (s) | peak RSS (GiB) | epochs | s/epoch | exit |",
+        "| run | cells | genes | non-zero | wall (s) | peak RSS (GiB) | epochs | s/epoch | exit |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in sorted(results, key=lambda r: (r["name"][:4], r["cells"])):
-        lines.append(
-            f"| {r['name']} | {r['cells']} | {r['genes']} | {r['density']:.1%} | {r['wall_s']:.0f} "
-            f"| {r['peak_gib']:.2f} | {r.get('epochs', '-')} | "
-            f"{r.get('s_per_epoch', float('nan')):.2f} | {r['exit']} |"
-        )
-    for key, name in (("wall_s", "wall"), ("peak_gib", "peak RSS")):
-        b = slope(pbmc, key)
-        if b is not None:
-            lines.append(f"\nFitted log-log slope of {name} against cells (PBMC rows): {b:.2f}")
+    for rows in series.values():
+        for r in rows:
+            lines.append(
+                f"| {r['name']} | {r['cells']} | {r['genes']} | {r['density']:.1%} "
+                f"| {r['wall_s']:.0f} | {r['peak_gib']:.2f} | {r.get('epochs', '-')} | "
+                f"{r.get('s_per_epoch', float('nan')):.2f} | {r['exit']} |"
+            )
+    lines.append("")
+    for group, rows in series.items():
+        for key, name in (("wall_s", "wall"), ("peak_gib", "peak RSS")):
+            b = slope(rows, key)
+            if b is not None:
+                lines.append(f"- {group}: fitted log-log slope of {name} against cells: {b:.2f}")
     md.write_text("\n".join(lines) + "\n")
 
 
@@ -183,6 +195,7 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "scale_table.md")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "scale.png")
+    parser.add_argument("--tag", default="", help="Suffix for the row names, e.g. -5ep.")
     parser.add_argument(
         "impute_args", nargs="*", help="Extra `gnnimpute impute` options (after --)."
     )
@@ -194,9 +207,11 @@ def main() -> int:
             if not path.exists():
                 print(f"input not found: {path}", file=sys.stderr)
                 return 2
-        jobs = [(f"pbmc-{int(n) // 1000}k", pbmc, int(n)) for n in args.sizes.split(",") if n]
+        jobs = [
+            (f"pbmc-{int(n) // 1000}k{args.tag}", pbmc, int(n)) for n in args.sizes.split(",") if n
+        ]
         if not args.skip_baron:
-            jobs.append((f"baron-{args.baron_cells // 1000}k", baron, args.baron_cells))
+            jobs.append((f"baron-{args.baron_cells // 1000}k{args.tag}", baron, args.baron_cells))
         with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
             for name, source, n in jobs:
                 row = run_one(name, source, n, args.impute_args, Path(tmp))

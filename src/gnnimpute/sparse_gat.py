@@ -56,34 +56,34 @@ def _crow(sorted_rows: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class _Aggregate(torch.autograd.Function):
-    """out[i, h] = sum over edges (j -> i) of alpha[e, h] * x[j, h], one sparse product per head."""
+    """out[h, i] = sum over edges (j -> i) of alpha[h, e] * x[h, j], one sparse product per head.
+
+    Heads come first (heads x edges, heads x cells x channels) so every per-head slice is
+    contiguous and no copies are made.
+    """
 
     @staticmethod
     def forward(ctx, alpha: torch.Tensor, x: torch.Tensor, edges: EdgeStructure) -> torch.Tensor:
         ctx.save_for_backward(alpha, x)
         ctx.edges = edges
-        out = x.new_empty(edges.n_nodes, x.shape[1], x.shape[2])
-        for h in range(x.shape[1]):
-            out[:, h] = edges.matrix(alpha[:, h].contiguous()) @ x[:, h].contiguous()
-        return out
+        return torch.stack([edges.matrix(alpha[h]) @ x[h] for h in range(x.shape[0])])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         alpha, x = ctx.saved_tensors
         edges = ctx.edges
+        grad = grad.contiguous()
         grad_alpha = grad_x = None
         if ctx.needs_input_grad[1]:
-            grad_x = torch.empty_like(x)
-            for h in range(x.shape[1]):
-                grad_x[:, h] = edges.matrix_t(alpha[:, h]) @ grad[:, h].contiguous()
+            grad_x = torch.stack([edges.matrix_t(alpha[h]) @ grad[h] for h in range(x.shape[0])])
         if ctx.needs_input_grad[0]:
-            grad_alpha = torch.empty_like(alpha)
-            pattern = edges.matrix(alpha.new_ones(alpha.shape[0]))
-            for h in range(x.shape[1]):
-                sampled = torch.sparse.sampled_addmm(
-                    pattern, grad[:, h].contiguous(), x[:, h].T.contiguous(), beta=0.0
-                )
-                grad_alpha[:, h] = sampled.values()
+            pattern = edges.matrix(alpha.new_ones(alpha.shape[1]))
+            grad_alpha = torch.stack(
+                [
+                    torch.sparse.sampled_addmm(pattern, grad[h], x[h].T, beta=0.0).values()
+                    for h in range(x.shape[0])
+                ]
+            )
         return grad_alpha, grad_x, None
 
 
@@ -114,7 +114,8 @@ class SparseGATConv(GATConv):
         alpha = F.leaky_relu(a_src[edges.src] + a_dst[edges.dst], self.negative_slope)
         alpha = softmax(alpha, edges.dst, num_nodes=x.shape[0])
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = _Aggregate.apply(alpha, h, edges).mean(dim=1)
+        out = _Aggregate.apply(alpha.T.contiguous(), h.transpose(0, 1).contiguous(), edges)
+        out = out.mean(dim=0)
         if self.res is not None:
             out = out + self.res(x)
         return out + self.bias if self.bias is not None else out

@@ -77,9 +77,12 @@ class ObservedEntries:
 
     def __init__(self, target: sp.csr_matrix, val_rate: float, rng: np.random.Generator):
         coo = target.tocoo()
-        order = np.lexsort(
-            (coo.col, coo.row)
-        )  # a canonical order so the seed alone fixes the split
+        # a canonical order so the seed alone fixes the split (CSR with sorted indices has it)
+        order = (
+            np.arange(coo.nnz)
+            if sp.issparse(target) and target.format == "csr" and target.has_sorted_indices
+            else np.lexsort((coo.col, coo.row))
+        )
         self.rows = coo.row[order].astype(_index_dtype(target.shape[0]))
         self.cols = coo.col[order].astype(_index_dtype(target.shape[1]))
         self.values = coo.data[order].astype(np.float32)
