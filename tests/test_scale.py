@@ -104,12 +104,13 @@ def test_memory_estimate_is_linear_in_cells_and_streaming_helps():
         parse_size("lots")
 
 
-def test_resolve_batch_cells():
+def test_resolve_batch_cells(monkeypatch):
     cpu = torch.device("cpu")
     assert resolve_batch_cells("auto", 4_000, cpu) == 0
-    assert resolve_batch_cells("auto", 100_000, cpu) == 4096
-    assert resolve_batch_cells("auto", 100_000, torch.device("cuda")) == 0
-    assert resolve_batch_cells("auto", 1_000_000, torch.device("cuda")) == 65_536
+    monkeypatch.setenv("GNNIMPUTE_MEMORY_LIMIT", "10G")
+    assert resolve_batch_cells("auto", 100_000, cpu, full_batch_bytes=7 * 1024**3) == 0
+    assert resolve_batch_cells("auto", 100_000, cpu, full_batch_bytes=9 * 1024**3) == 4096
+    assert resolve_batch_cells("auto", 3_000, cpu, full_batch_bytes=9 * 1024**3) == 0
     assert resolve_batch_cells("300", 1_000, cpu) == 300
     assert resolve_batch_cells(5_000, 1_000, cpu) == 0  # one batch is the full batch
     with pytest.raises(InputError):

@@ -121,13 +121,17 @@ def impute(
 
     if encoder_input not in ENCODER_INPUTS:
         raise InputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
-    batch = resolve_batch_cells(batch_cells, counts.shape[0], dev)
+    sizes = dict(
+        n_input=n_input or n_pcs, hidden=hidden, heads=heads, gene_batch=gene_batch, k=k,
+        predict_draws=predict_draws, streamed=stream_to is not None,
+    )  # fmt: skip
+    full = estimate_peak(*counts.shape, counts.nnz, batch_cells=0, **sizes)
+    batch = resolve_batch_cells(
+        batch_cells, counts.shape[0], dev, full_batch_bytes=full.total,
+        training_bytes=full.parts["training"],
+    )  # fmt: skip
     check_memory(
-        estimate_peak(
-            *counts.shape, counts.nnz, n_input=n_input or n_pcs, hidden=hidden, heads=heads,
-            gene_batch=gene_batch, k=k, predict_draws=predict_draws, batch_cells=batch,
-            streamed=stream_to is not None,
-        ),
+        estimate_peak(*counts.shape, counts.nnz, batch_cells=batch, **sizes),
         advice="use --batch-cells 2048 (mini-batch training), --out-chunked (streamed output), "
         "fewer genes, or more memory",
     )  # fmt: skip

@@ -28,7 +28,8 @@ class EdgeStructure:
     def __init__(self, edge_index: torch.Tensor, n_nodes: int):
         src, dst = edge_index[0], edge_index[1]
         key = dst * n_nodes + src
-        self.order = torch.argsort(key)
+        already = key.numel() < 2 or bool((key[1:] >= key[:-1]).all())  # our graphs come sorted
+        self.order = torch.arange(key.numel(), device=key.device) if already else torch.argsort(key)
         self.src = src[self.order]
         self.dst = dst[self.order]
         self.crow = _crow(self.dst, n_nodes)
@@ -87,6 +88,9 @@ class _Aggregate(torch.autograd.Function):
         return grad_alpha, grad_x, None
 
 
+_LAST: dict = {}  # the last graph's EdgeStructure, keyed by the edge_index tensor's identity
+
+
 class SparseGATConv(GATConv):
     """`GATConv` (same parameters and state dict) for one node set, heads averaged, no self-loops.
 
@@ -98,12 +102,14 @@ class SparseGATConv(GATConv):
         if kwargs.get("concat", True) or kwargs.get("add_self_loops", True):
             raise ValueError("SparseGATConv supports concat=False, add_self_loops=False only")
         super().__init__(in_channels, out_channels, heads=heads, **kwargs)
-        self._cache: tuple[torch.Tensor, EdgeStructure] | None = None
 
-    def _edges(self, edge_index: torch.Tensor, n_nodes: int) -> EdgeStructure:
-        if self._cache is None or self._cache[0] is not edge_index:
-            self._cache = (edge_index, EdgeStructure(edge_index, n_nodes))
-        return self._cache[1]
+    @staticmethod
+    def _edges(edge_index: torch.Tensor, n_nodes: int) -> EdgeStructure:
+        """One structure per graph, shared by every layer (both layers see the same edges)."""
+        cached = _LAST.get("edges")
+        if cached is None or cached[0] is not edge_index or cached[1].n_nodes != n_nodes:
+            _LAST["edges"] = (edge_index, EdgeStructure(edge_index, n_nodes))
+        return _LAST["edges"][1]
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         heads, channels = self.heads, self.out_channels

@@ -28,20 +28,40 @@ from .inputs import EncoderInput
 from .model import GNNImputeModel
 from .progress import EpochReporter
 
-# Full-batch epochs are faster per cell up to here (CPU, measured in docs/scale.md); beyond it,
-# mini-batches bound memory and give more optimizer steps per pass over the data.
-AUTO_MIN_CELLS = {"cpu": 60_000, "cuda": 400_000}
+# A full-batch epoch costs ~3x less CPU than a mini-batch one (the 2-hop halos recompute
+# neighbours; docs/scale.md), so "auto" trains full batch whenever it fits in memory.
 AUTO_BATCH_CELLS = {"cpu": 4_096, "cuda": 65_536}  # a GPU wants large steps
+FIT_SHARE = 0.8  # full batch "fits" when its estimated peak is under this share of what is free
 CLUSTER_CELLS = 512  # cells per k-means cluster; a batch is batch_cells / CLUSTER_CELLS clusters
 
 
-def resolve_batch_cells(choice: int | str | None, n_cells: int, device: torch.device) -> int:
-    """0 (full batch) or the number of seed cells per mini-batch."""
+def resolve_batch_cells(
+    choice: int | str | None,
+    n_cells: int,
+    device: torch.device,
+    *,
+    full_batch_bytes: int | None = None,
+    training_bytes: int | None = None,
+) -> int:
+    """0 (full batch) or the number of seed cells per mini-batch.
+
+    "auto" is full batch unless its estimated peak (`full_batch_bytes`, host) or its training
+    activations (`training_bytes`, on a GPU) exceed FIT_SHARE of the free memory.
+    """
     if choice in (None, 0, "0"):
         return 0
     if choice == "auto":
         kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
-        return AUTO_BATCH_CELLS[kind] if n_cells > AUTO_MIN_CELLS[kind] else 0
+        fits = True
+        if kind == "cuda" and training_bytes is not None:
+            free, _ = torch.cuda.mem_get_info(torch.device(device))
+            fits = training_bytes <= FIT_SHARE * free
+        if full_batch_bytes is not None:
+            from .memory import available_bytes
+
+            avail = available_bytes()
+            fits = fits and (avail is None or full_batch_bytes <= FIT_SHARE * avail)
+        return 0 if fits or AUTO_BATCH_CELLS[kind] >= n_cells else AUTO_BATCH_CELLS[kind]
     try:
         value = int(choice)
     except (TypeError, ValueError):
