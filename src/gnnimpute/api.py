@@ -150,6 +150,7 @@ def impute(
         inputs = ProjectedInput(log_norm, loadings[:, : n_input or n_comps], dev)
     else:
         inputs = GeneInput(log_norm, select_input_genes(log_norm, n_input), dev)
+    del log_norm  # the inputs hold what they need; a sparse copy less at the training peak
     ei = torch.as_tensor(edge_index, device=dev)
     model = GNNImputeModel(
         inputs.n_features,

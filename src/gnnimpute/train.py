@@ -132,7 +132,8 @@ class GeneBatchLoss:
         n_genes = target.shape[1]
         self.entries = entries
         self.n_genes = n_genes
-        self.observed = sp.csc_matrix(target != 0, dtype=np.float32)
+        # only the zero term reads it: a cells x genes sparse copy is not free at atlas scale
+        self.observed = sp.csc_matrix(target != 0, dtype=np.float32) if zero_weight > 0 else None
         # A zero is scored every epoch, a non-zero only when hidden (probability mask_rate), so
         # scaling zeros by mask_rate makes zero_weight the weight of a zero relative to a non-zero.
         self.zero_coef = zero_weight * mask_rate
