@@ -74,26 +74,22 @@ def measure(cmd: list[str], log_path: Path) -> dict:
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         parent, tree_peak = psutil.Process(proc.pid), 0
-        while proc.poll() is None:
+        while True:
+            # wait4 on this child alone: RUSAGE_CHILDREN would carry an earlier, bigger run's peak
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
             try:
                 procs = [parent, *parent.children(recursive=True)]
                 tree_peak = max(tree_peak, sum(p.memory_info().rss for p in procs))
             except psutil.Error:
                 pass
             time.sleep(0.5)
-    wall = time.perf_counter() - start
-    own_peak = _child_maxrss_bytes()
     return {
-        "wall_s": wall,
-        "peak_gib": max(tree_peak, own_peak) / 1024**3,
-        "exit": proc.returncode,
+        "wall_s": time.perf_counter() - start,
+        "peak_gib": max(tree_peak, usage.ru_maxrss * 1024) / 1024**3,
+        "exit": os.waitstatus_to_exitcode(status),
     }
-
-
-def _child_maxrss_bytes() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
 def run_one(name: str, source: Path, n_cells: int, extra: list[str], tmp: Path) -> dict:
