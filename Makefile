@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 NFCORE_VENV  ?= .venv-nfcore
 NFCORE_STAMP := $(NFCORE_VENV)/.installed
 
-.PHONY: setup demo test lint benchmark fuzz clean nfcore-venv nf-test nfcore-lint
+.PHONY: setup demo test lint benchmark benchmark-scale fuzz clean nfcore-venv nf-test nfcore-lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ benchmark: setup
 FUZZ_SECONDS ?= 600
 fuzz: setup
 	PYTHONFAULTHANDLER=1 FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_fuzz_readers.py::test_fuzz_reader -s -q -p no:cacheprovider
+
+# Scale benchmark (hours on 2 cores): 10k-100k PBMC-resampled cells x 2k genes and 100k x ~15k
+# Baron-resampled; writes docs/scale.json, docs/scale_table.md and docs/scale.png.
+# SIZES=10000,25000 SCALE_ARGS=--skip-baron make benchmark-scale runs a subset.
+SIZES ?= 10000,25000,50000,100000
+benchmark-scale: setup
+	$(BIN)/python scripts/benchmark_scale.py --sizes $(SIZES) $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(NFCORE_VENV) .nf-test $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*

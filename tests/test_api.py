@@ -133,10 +133,14 @@ def test_layer_is_exactly_counts_times_median_over_cell_total(sim_adata, monkeyp
     counts_ij * median(L) / L_i, L_i the cell's total; checked against a hand computation."""
     import gnnimpute.api
 
-    def identity(model, inputs, ei, *, observed, **kwargs):
-        return observed.toarray(), np.zeros((observed.shape[0], 8), dtype=np.float32)
+    def encode_target(model, inputs, ei, *, observed, **kwargs):
+        return [observed], np.zeros((observed.shape[0], 8), dtype=np.float32)
 
-    monkeypatch.setattr(gnnimpute.api, "predict", identity)
+    def decode_target(model, zs, rows):
+        return zs[0][rows].toarray()
+
+    monkeypatch.setattr(gnnimpute.api, "encode_draws", encode_target)
+    monkeypatch.setattr(gnnimpute.api, "decode_rows", decode_target)
     counts = sim_adata.X.toarray().astype(np.float64)
     out = gnnimpute.impute(
         ad.AnnData(X=sp.csr_matrix(counts)), detection_shrink=0.0, **{**FAST, "epochs": 2}

@@ -84,14 +84,15 @@ def test_non_finite_loss_raises_at_once():
 def test_non_finite_or_negative_output_is_never_written(bad, sim_adata, monkeypatch):
     import gnnimpute.api
 
-    real = gnnimpute.api.predict
+    real = gnnimpute.api.decode_rows
 
-    def broken_predict(*args, **kwargs):
-        imputed, embedding = real(*args, **kwargs)
-        imputed[3, 4] = bad
-        return imputed, embedding
+    def broken_decode(model, zs, rows):
+        block = real(model, zs, rows)
+        if rows.start <= 3 < rows.stop:
+            block[3 - rows.start, 4] = bad
+        return block
 
-    monkeypatch.setattr(gnnimpute.api, "predict", broken_predict)
+    monkeypatch.setattr(gnnimpute.api, "decode_rows", broken_decode)
     adata = sim_adata.copy()
     with pytest.raises(DivergenceError, match="nothing was written"):
         gnnimpute.api.impute(adata, random_state=0, **{**FAST, "epochs": 3})

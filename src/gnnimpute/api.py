@@ -16,9 +16,13 @@ from .errors import InputError
 from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
+from .memory import check_memory, estimate_peak
 from .model import GNNImputeModel
 from .norm import log1p, scale_rows, size_factors
-from .train import TrainConfig, fit, predict, resolve_device
+from .progress import stage
+from .stream_write import fill_layers, write_h5ad_streamed
+from .train import TrainConfig, decode_rows, encode_draws, fit, resolve_device
+from .train_batch import resolve_batch_cells
 from .validate import check_impute_params, check_output, effective_detection_k
 
 ENCODER_INPUTS = ("pca", "genes")
@@ -55,6 +59,9 @@ def impute(
     allow_non_integer: bool = False,
     progress: bool = True,
     qc_summary: dict | None = None,
+    batch_cells: int | str | None = "auto",
+    stream_to: str | None = None,
+    stream_compression: str | None = None,
 ) -> ad.AnnData:
     """Impute dropout in a cells x genes count matrix with a graph autoencoder.
 
@@ -88,6 +95,12 @@ def impute(
         gives the expected value (genes that are off in a cell type go to 0, best for clustering).
     copy
         Annotate and return a copy instead of `adata` itself.
+    batch_cells
+        Seed cells per mini-batch (each trained with its 2-hop neighbourhood); 0 or None trains
+        full-batch; "auto" switches to mini-batches where full-batch would be slower or too big.
+    stream_to
+        If set, write the annotated AnnData to this .h5ad (replacing it), with the dense layers
+        produced and written one cell chunk at a time; they are then not kept in `adata`.
 
     Returns
     -------
@@ -116,20 +129,38 @@ def impute(
     torch.manual_seed(random_state)
     dev = resolve_device(device)
 
-    factors = size_factors(counts)
-    target = scale_rows(counts, factors)
-    log_norm = log1p(target)
     if encoder_input not in ENCODER_INPUTS:
         raise InputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
+    sizes = dict(
+        n_input=n_input or n_pcs, hidden=hidden, heads=heads, gene_batch=gene_batch, k=k,
+        predict_draws=predict_draws, streamed=stream_to is not None,
+    )  # fmt: skip
+    full = estimate_peak(*counts.shape, counts.nnz, batch_cells=0, **sizes)
+    batch = resolve_batch_cells(
+        batch_cells, counts.shape[0], dev, full_batch_bytes=full.total,
+        training_bytes=full.parts["training"],
+    )  # fmt: skip
+    check_memory(
+        estimate_peak(*counts.shape, counts.nnz, batch_cells=batch, **sizes),
+        advice="use --batch-cells 2048 (mini-batch training), --out-chunked (streamed output), "
+        "fewer genes, or more memory",
+    )  # fmt: skip
+    with stage("normalize", progress):
+        factors = size_factors(counts)
+        target = scale_rows(counts, factors)
+        log_norm = log1p(target)
     n_comps = max(n_pcs, n_input or 0) if encoder_input == "pca" else n_pcs
-    pcs, loadings = pca(log_norm, n_comps, random_state=random_state)
-    # One neighbour search serves the graph (first k) and the detection shrink (first detection_k).
-    neighbors = knn_indices(pcs[:, :n_pcs], max(k, detection_k), random_state=random_state)
-    edge_index = knn_edge_index(neighbors[:, :k])
+    with stage("PCA", progress):
+        pcs, loadings = pca(log_norm, n_comps, random_state=random_state)
+    with stage("neighbours", progress):
+        # One search serves the graph (first k) and the detection shrink (first detection_k).
+        neighbors = knn_indices(pcs[:, :n_pcs], max(k, detection_k), random_state=random_state)
+        edge_index = knn_edge_index(neighbors[:, :k])
     if encoder_input == "pca":
         inputs = ProjectedInput(log_norm, loadings[:, : n_input or n_comps], dev)
     else:
         inputs = GeneInput(log_norm, select_input_genes(log_norm, n_input), dev)
+    del log_norm  # the inputs hold what they need; a sparse copy less at the training peak
     ei = torch.as_tensor(edge_index, device=dev)
     model = GNNImputeModel(
         inputs.n_features,
@@ -151,17 +182,28 @@ def impute(
         zero_weight=zero_weight,
         ema_decay=ema_decay,
         progress=progress,
+        batch_cells=batch,
     )
-    result = fit(model, inputs, ei, target, config, seed=random_state)
-    imputed, embedding = predict(
-        model, inputs, ei, observed=target, hide_rate=config.hidden_share if predict_draws else 0.0,
-        draws=predict_draws, seed=random_state,
-    )  # fmt: skip
-    if detection_shrink > 0:
-        shrink_by_detection(imputed, counts, neighbors[:, :detection_k], detection_shrink)
-    check_output(imputed, embedding)
+    with stage("training", progress):
+        result = fit(model, inputs, ei, target, config, seed=random_state)
+    with stage("prediction", progress):
+        zs, embedding = encode_draws(
+            model, inputs, ei, observed=target,
+            hide_rate=config.hidden_share if predict_draws else 0.0, draws=predict_draws,
+            seed=random_state,
+        )  # fmt: skip
 
-    adata.layers[key_added] = imputed
+    def dense_chunk(rows: slice) -> dict[str, np.ndarray]:
+        """Every dense output layer for the cells in `rows`: what is written, or kept, per chunk."""
+        block = decode_rows(model, zs, rows)
+        if detection_shrink > 0:
+            shrink_rows(block, counts, neighbors[:, :detection_k], detection_shrink, rows)
+        check_output(block, embedding)
+        return {key_added: block}
+
+    if stream_to is None:
+        with stage("output", progress):
+            adata.layers.update(fill_layers(dense_chunk, counts.shape[0]))
     adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
     adata.uns[key_added] = {
         "params": {
@@ -187,6 +229,7 @@ def impute(
             "mask_rate": mask_rate,
             "val_rate": val_rate,
             "device": str(dev),
+            "batch_cells": batch,
             "threads": torch.get_num_threads(),
             "allow_non_integer": allow_non_integer,
         },
@@ -202,6 +245,11 @@ def impute(
         "wall_seconds": time.perf_counter() - start,
         "normalization": "layers are counts x median(L)/L_i, L_i the cell's total counts in X",
     }
+    if stream_to is not None:
+        with stage("write", progress):
+            write_h5ad_streamed(
+                adata, stream_to, dense_chunk, compression=stream_compression, force=True
+            )
     return adata
 
 
@@ -217,11 +265,19 @@ def shrink_by_detection(
     The rate is Laplace-smoothed, (detected + 1) / (k + 2), so a gene that no neighbour shows
     after dropout is damped, not erased.
     """
-    k = neighbors.shape[1]
     for start in range(0, imputed.shape[0], chunk):
         rows = slice(start, min(start + chunk, imputed.shape[0]))
-        share = neighbourhood_detection(counts, neighbors, rows)
-        imputed[rows] *= ((share * (k + 1) + 1) / (k + 2)) ** power
+        imputed[rows] = shrink_rows(imputed[rows], counts, neighbors, power, rows)
+
+
+def shrink_rows(
+    block: np.ndarray, counts: sp.csr_matrix, neighbors: np.ndarray, power: float, rows: slice
+) -> np.ndarray:
+    """`shrink_by_detection` for the cells in `rows`, `block` their output (changed in place)."""
+    k = neighbors.shape[1]
+    share = neighbourhood_detection(counts, neighbors, rows)
+    block *= ((share * (k + 1) + 1) / (k + 2)) ** power
+    return block
 
 
 def nonzero_mean(x: sp.csr_matrix) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -225,6 +226,16 @@ def _interrupt(signum, frame) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the training curve (train/validation loss per epoch) to this PNG.",
 )
+@click.option(
+    "--batch-cells",
+    default="auto",
+    help="Seed cells per mini-batch (2-hop subgraphs); 0 = full batch; auto = by size.",
+)
+@click.option(
+    "--out-chunked/--no-out-chunked",
+    default=None,
+    help="Write the dense layers chunk by chunk (default: when they exceed 1 GiB).",
+)
 @click.option("--quiet", is_flag=True, help="No progress or log output on stderr.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def impute(
@@ -253,11 +264,14 @@ def impute(
     obsm['X_gnnimpute'] and uns['gnnimpute'].
     """
     _setup_logging(quiet)
+    out_chunked = params.pop("out_chunked")
 
     def run():
         from .api import impute as impute_api
-        from .io import check_output_path, read_input
+        from .io import atomic_path, check_output_path, read_input
         from .prepare import qc_keep_annotations
+        from .progress import stage
+        from .stream_write import should_stream
 
         check_output_path(output, force=force, input_path=input_path)
         if plot_path is not None:
@@ -268,7 +282,10 @@ def impute(
                 raise InputError("--plot and OUTPUT must be different files")
         with warnings.catch_warnings():
             warnings.simplefilter("default" if not quiet else "ignore", UserWarning)
-            adata = read_input(input_path, layer=layer, transpose=transpose, keep_annotations=True)
+            with stage("read", not quiet):
+                adata = read_input(
+                    input_path, layer=layer, transpose=transpose, keep_annotations=True
+                )
         adata, summary = qc_keep_annotations(
             adata,
             layer=layer,
@@ -289,19 +306,27 @@ def impute(
             summary["n_cells_in"],
             summary["n_genes_in"],
         )
-        impute_api(
-            adata,
-            layer=layer,
-            random_state=seed,
-            n_pcs=pcs,
-            n_input=n_input,
-            allow_non_integer=allow_non_integer,
-            progress=not quiet,
-            qc_summary=summary,
-            **params,
-        )
-        info = adata.uns["gnnimpute"]
-        _write_outputs(adata, output, plot_path, force=force)
+        stream = should_stream(adata.n_obs, adata.n_vars, choice=out_chunked)
+        with contextlib.ExitStack() as published_last:
+            # A streamed OUTPUT is built in its own temp file, renamed only after the plot is done.
+            streamed_tmp = (
+                published_last.enter_context(atomic_path(output, force=force)) if stream else None
+            )
+            impute_api(
+                adata,
+                layer=layer,
+                stream_to=streamed_tmp,
+                random_state=seed,
+                n_pcs=pcs,
+                n_input=n_input,
+                allow_non_integer=allow_non_integer,
+                progress=not quiet,
+                qc_summary=summary,
+                **params,
+            )
+            info = adata.uns["gnnimpute"]
+            with stage("write", not quiet):
+                _write_outputs(adata, output, plot_path, force=force, h5ad_done=stream)
         log.info(
             "wrote %s: %d cells x %d genes, %d epochs (best %d), %.1f s",
             output,
@@ -401,10 +426,13 @@ def _same(a: Path, b: Path) -> bool:
     return Path(a).absolute() == Path(b).absolute()
 
 
-def _write_outputs(adata, output: Path, plot_path: Path | None, *, force: bool) -> None:
-    """Both files or neither: each is built in a temp file, and renamed only when both are done."""
-    import contextlib
+def _write_outputs(
+    adata, output: Path, plot_path: Path | None, *, force: bool, h5ad_done: bool = False
+) -> None:
+    """Both files or neither: each is built in a temp file, and renamed only when both are done.
 
+    `h5ad_done`: OUTPUT was streamed into a temp file that the caller renames afterwards.
+    """
     from .io import atomic_path
 
     with contextlib.ExitStack() as stack:
@@ -416,8 +444,9 @@ def _write_outputs(adata, output: Path, plot_path: Path | None, *, force: bool) 
             )
             info = adata.uns["gnnimpute"]
             plot_training_curve(info["history"], tmp_png, best_epoch=info["best_epoch"])
-        tmp = stack.enter_context(atomic_path(output, force=force))
-        adata.write_h5ad(tmp)
+        if not h5ad_done:
+            tmp = stack.enter_context(atomic_path(output, force=force))
+            adata.write_h5ad(tmp)
     if plot_path is not None:
         log.info("wrote training curve %s", plot_path)
 

@@ -46,7 +46,29 @@ def knn_indices(embedding: np.ndarray, k: int, *, random_state: int = 0) -> np.n
             embedding, n_neighbors=k + 1, metric="euclidean", random_state=random_state
         )
         idx, _ = index.neighbor_graph
+        idx = _repair_approximate(idx, embedding, k)
     return _drop_self(idx, k)
+
+
+def _repair_approximate(idx: np.ndarray, embedding: np.ndarray, k: int) -> np.ndarray:
+    """Recompute exactly the rows an approximate search left short.
+
+    pynndescent pads a row it could not fill with -1 and can repeat a neighbour; either would
+    put a bogus edge (or a wrapped index) into the graph. Such rows are rare, so searching them
+    exactly costs little.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    rows = np.arange(idx.shape[0])
+    srt = np.sort(idx, axis=1)
+    repeated = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    bad = np.flatnonzero((idx < 0).any(axis=1) | repeated | (idx >= rows.size).any(axis=1))
+    if bad.size:
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=idx.shape[1], metric="euclidean").fit(embedding)
+        idx = idx.copy()
+        idx[bad] = nn.kneighbors(embedding[bad], return_distance=False)
+    return idx
 
 
 def _drop_self(idx: np.ndarray, k: int) -> np.ndarray:
@@ -89,11 +111,13 @@ def neighbourhood_detection(
     rows = rows if rows is not None else slice(0, n)
     cells = np.arange(n)[rows]
     members = np.hstack([cells[:, None], neighbors[cells]])
+    # only the member cells' rows are read, so a chunk costs its neighbourhood, not the matrix
+    used, members = np.unique(members, return_inverse=True)
     avg = sp.csr_matrix(
         (np.full(members.size, 1.0 / (k + 1), dtype=np.float32),
          (np.repeat(np.arange(cells.size), k + 1), members.ravel())),
-        shape=(cells.size, n),
+        shape=(cells.size, used.size),
     )  # fmt: skip
-    detected = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+    detected = sp.csr_matrix(sp.csr_matrix(counts)[used], dtype=np.float32, copy=True)
     detected.data = (detected.data != 0).astype(np.float32)
     return np.asarray((avg @ detected).todense(), dtype=np.float32)

@@ -63,6 +63,27 @@ class ProjectedInput(EncoderInput):
         return self._x
 
     def hidden(self, rows, cols, log_values) -> torch.Tensor:
+        if self._x.is_cuda:  # the product runs on the device; only the chosen entries travel
+            return self._x - _device_product(
+                rows, cols, log_values, self._shape, self._device_loadings()
+            )
         removed = sp.csr_matrix((log_values.astype(np.float32), (rows, cols)), shape=self._shape)
         delta = np.asarray(removed @ self._loadings, dtype=np.float32)
         return self._x - torch.as_tensor(delta, device=self._x.device)
+
+    def _device_loadings(self) -> torch.Tensor:
+        if getattr(self, "_loadings_dev", None) is None:
+            self._loadings_dev = torch.as_tensor(self._loadings, device=self._x.device)
+        return self._loadings_dev
+
+
+def _device_product(rows, cols, values, shape, loadings: torch.Tensor) -> torch.Tensor:
+    """(sparse entries) @ loadings on the loadings' device."""
+    dev = loadings.device
+    index = torch.stack(
+        [torch.as_tensor(rows, device=dev).long(), torch.as_tensor(cols, device=dev).long()]
+    )
+    vals = torch.as_tensor(np.asarray(values, dtype=np.float32), device=dev)
+    return torch.sparse.mm(
+        torch.sparse_coo_tensor(index, vals, shape, check_invariants=False), loadings
+    )

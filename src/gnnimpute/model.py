@@ -11,7 +11,9 @@ from torch import nn
 
 with warnings.catch_warnings():  # torch_geometric's import-time jit.script deprecation is not ours
     warnings.simplefilter("ignore", FutureWarning)
-    from torch_geometric.nn import GATConv, GCNConv
+    from torch_geometric.nn import GCNConv
+
+from .sparse_gat import SparseGATConv as GATConv  # GATConv without per-edge feature tensors
 
 LAYER_TYPES = ("gat", "gcn")
 SOFTPLUS_INV_ONE = math.log(math.e - 1.0)

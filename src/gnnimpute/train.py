@@ -22,10 +22,12 @@ from tqdm.auto import tqdm
 from .errors import DivergenceError
 from .inputs import EncoderInput
 from .model import GNNImputeModel
+from .progress import EpochReporter
 
 log = logging.getLogger(__name__)
 
 OUTPUT_CHUNK = 2_048  # cells per chunk when producing the dense output
+SAMPLE_CHUNK = 1 << 20  # training entries per chunk when drawing an epoch's hidden share
 
 
 @dataclass
@@ -43,6 +45,7 @@ class TrainConfig:
     ema_decay: float = 0.0
     min_epochs: int = 50
     progress: bool = True
+    batch_cells: int = 0  # > 0: mini-batches of this many seed cells (train_batch.py)
 
     @property
     def hidden_share(self) -> float:
@@ -75,20 +78,37 @@ class ObservedEntries:
 
     def __init__(self, target: sp.csr_matrix, val_rate: float, rng: np.random.Generator):
         coo = target.tocoo()
-        order = np.lexsort(
-            (coo.col, coo.row)
-        )  # a canonical order so the seed alone fixes the split
-        self.rows = coo.row[order].astype(np.int64)
-        self.cols = coo.col[order].astype(np.int64)
+        # a canonical order so the seed alone fixes the split (CSR with sorted indices has it)
+        order = (
+            np.arange(coo.nnz)
+            if sp.issparse(target) and target.format == "csr" and target.has_sorted_indices
+            else np.lexsort((coo.col, coo.row))
+        )
+        self.rows = coo.row[order].astype(_index_dtype(target.shape[0]))
+        self.cols = coo.col[order].astype(_index_dtype(target.shape[1]))
         self.values = coo.data[order].astype(np.float32)
         perm = rng.permutation(self.rows.size)
         n_val = round(val_rate * self.rows.size)
+        perm = perm.astype(_index_dtype(self.rows.size))
         self.val = np.sort(perm[:n_val])
         self.train = np.sort(perm[n_val:])
 
     def sample_train(self, rate: float, rng: np.random.Generator) -> np.ndarray:
-        n = max(1, round(rate * self.train.size))
-        return np.sort(rng.choice(self.train, size=n, replace=False))
+        """Each training entry independently with probability `rate` (at least one), sorted.
+
+        Drawn in chunks, so an epoch allocates in proportion to the sample, not to all entries.
+        """
+        picked = [
+            part[rng.random(part.size, dtype=np.float32) < rate]
+            for part in np.array_split(self.train, max(1, self.train.size // SAMPLE_CHUNK))
+        ]
+        batch = np.concatenate(picked)
+        return batch if batch.size else self.train[rng.integers(self.train.size, size=1)]
+
+
+def _index_dtype(size: int) -> type:
+    """int32 where every index fits: half the memory of the per-entry bookkeeping."""
+    return np.int32 if size < np.iinfo(np.int32).max else np.int64
 
 
 class GeneBatchLoss:
@@ -113,7 +133,8 @@ class GeneBatchLoss:
         n_genes = target.shape[1]
         self.entries = entries
         self.n_genes = n_genes
-        self.observed = sp.csc_matrix(target != 0, dtype=np.float32)
+        # only the zero term reads it: a cells x genes sparse copy is not free at atlas scale
+        self.observed = sp.csc_matrix(target != 0, dtype=np.float32) if zero_weight > 0 else None
         # A zero is scored every epoch, a non-zero only when hidden (probability mask_rate), so
         # scaling zeros by mask_rate makes zero_weight the weight of a zero relative to a non-zero.
         self.zero_coef = zero_weight * mask_rate
@@ -145,7 +166,7 @@ class GeneBatchLoss:
         local[genes] = np.arange(genes.size)
         pos = local[self.entries.cols[idx]]
         keep = pos >= 0
-        rows = torch.as_tensor(self.entries.rows[idx][keep], device=self.device)
+        rows = torch.as_tensor(self.entries.rows[idx][keep].astype(np.int64), device=self.device)
         cols = torch.as_tensor(pos[keep], device=self.device)
         values = torch.as_tensor(self.entries.values[idx][keep], device=self.device)
         w = torch.as_tensor(weights[pos[keep]], device=self.device)
@@ -194,6 +215,10 @@ def fit(
     `inputs` builds the encoder input with chosen entries hidden; `target` holds the normalized
     counts the decoder must predict (cells x all genes).
     """
+    if config.batch_cells:
+        from .train_batch import fit_minibatch
+
+        return fit_minibatch(model, inputs, edge_index, target, config, seed=seed)
     device = edge_index.device
     rng = np.random.default_rng(seed)
     entries = ObservedEntries(target, config.val_rate, rng)
@@ -222,7 +247,13 @@ def fit(
         disable=not (config.progress and sys.stderr.isatty()),
         dynamic_ncols=True,
     )
-    for epoch in bar:
+    reporter = EpochReporter(
+        config.epochs,
+        config.patience,
+        config.min_epochs,
+        enabled=config.progress and not sys.stderr.isatty(),
+    )
+    for epoch in reporter.track(bar):
         model.train()
         batch = entries.sample_train(config.mask_rate, rng)
         hide = np.concatenate([entries.val, batch])
@@ -251,18 +282,12 @@ def fit(
         else:
             since_best += 1
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch)
-        if config.progress and not sys.stderr.isatty() and (epoch % 50 == 0 or epoch == 1):
-            log.info(
-                "epoch %d  train %.4g  val %.4g  best %d",
-                epoch,
-                train_loss,
-                val_loss,
-                result.best_epoch,
-            )
+        reporter.update(epoch, train_loss, val_loss, result.best_epoch)
         if since_best >= config.patience and epoch >= config.min_epochs:
             result.stopped_early = True
             break
     bar.close()
+    reporter.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start
@@ -296,13 +321,37 @@ def predict(
     of the `observed` non-zeros, as training did: a model trained on inputs with entries hidden
     is off-distribution (and predicts low) on the complete input.
     """
+    zs, embedding = encode_draws(
+        model, inputs, edge_index, observed=observed, hide_rate=hide_rate, draws=draws, seed=seed
+    )
+    n_cells = embedding.shape[0]
+    out = np.empty((n_cells, model.n_output), dtype=np.float32)
+    for start in range(0, n_cells, OUTPUT_CHUNK):
+        rows = slice(start, min(start + OUTPUT_CHUNK, n_cells))
+        out[rows] = decode_rows(model, zs, rows)
+    return out, embedding
+
+
+def encode_draws(
+    model: GNNImputeModel,
+    inputs: EncoderInput,
+    edge_index: torch.Tensor,
+    *,
+    observed: sp.csr_matrix | None = None,
+    hide_rate: float = 0.0,
+    draws: int = 8,
+    seed: int = 0,
+) -> tuple[list[torch.Tensor], np.ndarray]:
+    """The bottleneck embedding of each prediction draw (cells x hidden[1] each) and their mean.
+
+    Only these small matrices are kept; `decode_rows` turns them into output one chunk at a time,
+    so the dense cells x genes output never has to exist as a whole.
+    """
     model.eval()
-    n_cells = inputs.full().shape[0]
-    out = np.zeros((n_cells, model.n_output), dtype=np.float32)
     coo = observed.tocoo() if hide_rate > 0 and observed is not None else None
     n_draws = max(1, draws) if coo is not None else 1
     rng = np.random.default_rng(seed)
-    z_sum = torch.zeros(())
+    zs = []
     with torch.inference_mode():
         for _ in range(n_draws):
             if coo is None:
@@ -310,12 +359,19 @@ def predict(
             else:
                 pick = rng.random(coo.nnz) < hide_rate
                 x = inputs.hidden(coo.row[pick], coo.col[pick], np.log1p(coo.data[pick]))
-            z = model.encode(x, edge_index)
-            h = model.decode_hidden(z)
-            for start in range(0, n_cells, OUTPUT_CHUNK):
-                out[start : start + OUTPUT_CHUNK] += (
-                    model.decode_all(h[start : start + OUTPUT_CHUNK]).cpu().numpy()
-                )
-            z_sum = z_sum.to(z.device) + z
-    out /= n_draws
-    return out, (z_sum / n_draws).cpu().numpy().astype(np.float32)
+            zs.append(model.encode(x, edge_index))
+        z_sum = zs[0].clone()
+        for z in zs[1:]:
+            z_sum += z
+    return zs, (z_sum / n_draws).cpu().numpy().astype(np.float32)
+
+
+def decode_rows(model: GNNImputeModel, zs: list[torch.Tensor], rows: slice) -> np.ndarray:
+    """Mean decoder output over the draws for the cells in `rows` (float32, rows x genes)."""
+    model.eval()
+    with torch.inference_mode():
+        acc = None
+        for z in zs:
+            out = model.decode_all(model.decode_hidden(z[rows]))
+            acc = out if acc is None else acc.add_(out)
+        return (acc / len(zs)).cpu().numpy()

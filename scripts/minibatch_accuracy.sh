@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Mini-batch vs full-batch accuracy on Baron and PBMC 4k, mask seeds 0-2 (issue 9):
+# `gnnimpute mask` + `impute --batch-cells 0|N` + `evaluate`, then mean and spread per mode.
+#   bash scripts/minibatch_accuracy.sh [OUT_DIR]       (about 12 default runs: ~30 min idle)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-minibatch_accuracy}
+DATA=${DATA:-../shared/data}
+BATCH=${BATCH:-512}
+G=".venv/bin/gnnimpute"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p "$OUT"
+for spec in baron_mouse_pancreas:cell_type pbmc4k_top2000:cluster; do
+  name=${spec%%:*}; label=${spec##*:}
+  for seed in 0 1 2; do
+    $G mask "$DATA/$name.h5ad" "$OUT/$name.m$seed.h5ad" "$OUT/$name.t$seed.h5ad" --seed "$seed" --force
+    for batch in 0 "$BATCH"; do
+      tag="$OUT/$name.s$seed.b$batch"
+      $G impute "$OUT/$name.m$seed.h5ad" "$tag.h5ad" --seed 0 --batch-cells "$batch" --force --quiet
+      $G evaluate "$tag.h5ad" "$OUT/$name.t$seed.h5ad" --label-key "$label" --json "$tag.json" >/dev/null
+      rm -f "$tag.h5ad"
+    done
+  done
+done
+.venv/bin/python - "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+import numpy as np
+rows = {}
+for f in sorted(Path(sys.argv[1]).glob("*.json")):
+    name, seed, batch = f.stem.split(".")
+    m = json.loads(f.read_text())
+    flat = {k: v for k, v in m.items() if isinstance(v, (int, float))}
+    rows.setdefault((name, batch), []).append(flat)
+print("| data | batch cells | n | " + " | ".join(["mse", "pcc", "ari_kmeans"]) + " |")
+print("|---|---:|---:|---:|---:|---:|")
+for (name, batch), ms in sorted(rows.items()):
+    cells = []
+    for key in ("mse", "pcc", "ari_kmeans"):
+        vals = [m[key] for m in ms if key in m]
+        cells.append(f"{np.mean(vals):.4g} ± {np.std(vals, ddof=1):.2g}" if len(vals) > 1 else "-")
+    print(f"| {name} | {batch[1:]} | {len(ms)} | " + " | ".join(cells) + " |")
+PY

@@ -1,0 +1,248 @@
+"""Mini-batch training over cell subgraphs, for graphs too big to train on whole.
+
+Cells are grouped into clusters (k-means on the encoder input, which is PCA-like) once. Each
+step takes a few random clusters as seed cells plus their 2-hop neighbourhood, so the seeds'
+2-layer GNN output is the one the whole graph would give; the loss is taken on the hidden
+entries of the seed cells only. Clusters rather than random seeds keep the 2-hop halo small:
+kNN neighbours mostly share a cluster, so every cell is computed about once or twice per epoch
+instead of ~50 times. The encoder input with the epoch's entries hidden is built once per epoch
+(cells x n_input, small), exactly as full-batch training does; everything per step is sized by
+the batch. The epoch loop mirrors `train.fit`: same hidden entries, validation and stopping rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from .errors import InputError
+from .inputs import EncoderInput
+from .model import GNNImputeModel
+from .progress import EpochReporter
+
+# A full-batch epoch costs ~3x less CPU than a mini-batch one (the 2-hop halos recompute
+# neighbours; docs/scale.md), so "auto" trains full batch whenever it fits in memory.
+AUTO_BATCH_CELLS = {"cpu": 4_096, "cuda": 65_536}  # a GPU wants large steps
+FIT_SHARE = 0.8  # full batch "fits" when its estimated peak is under this share of what is free
+CLUSTER_CELLS = 512  # cells per k-means cluster; a batch is batch_cells / CLUSTER_CELLS clusters
+
+
+def resolve_batch_cells(
+    choice: int | str | None,
+    n_cells: int,
+    device: torch.device,
+    *,
+    full_batch_bytes: int | None = None,
+    training_bytes: int | None = None,
+) -> int:
+    """0 (full batch) or the number of seed cells per mini-batch.
+
+    "auto" is full batch unless its estimated peak (`full_batch_bytes`, host) or its training
+    activations (`training_bytes`, on a GPU) exceed FIT_SHARE of the free memory.
+    """
+    if choice in (None, 0, "0"):
+        return 0
+    if choice == "auto":
+        kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
+        fits = True
+        if kind == "cuda" and training_bytes is not None:
+            free, _ = torch.cuda.mem_get_info(torch.device(device))
+            fits = training_bytes <= FIT_SHARE * free
+        if full_batch_bytes is not None:
+            from .memory import available_bytes
+
+            avail = available_bytes()
+            fits = fits and (avail is None or full_batch_bytes <= FIT_SHARE * avail)
+        return 0 if fits or AUTO_BATCH_CELLS[kind] >= n_cells else AUTO_BATCH_CELLS[kind]
+    try:
+        value = int(choice)
+    except (TypeError, ValueError):
+        raise InputError(f"batch_cells must be an integer, 0 or 'auto', got {choice!r}") from None
+    if value < 0:
+        raise InputError(f"batch_cells must be >= 0, got {value}")
+    return 0 if value >= n_cells else value
+
+
+class SubgraphBatches:
+    """Seed-cell batches (unions of clusters) and their 2-hop induced subgraphs."""
+
+    def __init__(self, edge_index: np.ndarray, n_cells: int, features: np.ndarray, batch_cells: int,
+                 *, seed: int = 0):  # fmt: skip
+        src, dst = edge_index
+        self.adj = sp.csr_matrix(
+            (np.ones(src.size, dtype=np.int8), (dst.astype(np.int32), src.astype(np.int32))),
+            shape=(n_cells, n_cells),
+        )  # row i lists the cells that send messages to i
+        self.n_cells = n_cells
+        # at least 4 clusters per batch, so batches differ from epoch to epoch
+        cluster_cells = max(1, min(CLUSTER_CELLS, batch_cells // 4))
+        n_clusters = max(1, round(n_cells / cluster_cells))
+        self.per_batch = max(1, round(batch_cells / cluster_cells))
+        if n_clusters > 1:
+            from sklearn.cluster import MiniBatchKMeans
+
+            km = MiniBatchKMeans(n_clusters, random_state=seed, n_init=1, batch_size=4096)
+            labels = km.fit_predict(np.ascontiguousarray(features[:, :20], dtype=np.float32))
+        else:
+            labels = np.zeros(n_cells, dtype=np.int64)
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+        self.clusters = [order[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+    def epoch(self, rng: np.random.Generator):
+        """Yield (seeds, nodes) per batch: sorted seed cells and sorted subgraph cells."""
+        perm = rng.permutation(len(self.clusters))
+        for start in range(0, perm.size, self.per_batch):
+            seeds = np.sort(
+                np.concatenate([self.clusters[c] for c in perm[start : start + self.per_batch]])
+            )
+            yield seeds, self.halo(seeds, hops=2)
+
+    def halo(self, seeds: np.ndarray, hops: int) -> np.ndarray:
+        mark = np.zeros(self.n_cells, dtype=bool)
+        mark[seeds] = True
+        frontier = seeds
+        for _ in range(hops):
+            nxt = self.adj[frontier].indices
+            frontier = nxt[~mark[nxt]]
+            mark[frontier] = True
+        return np.flatnonzero(mark)
+
+    def subgraph(self, nodes: np.ndarray) -> np.ndarray:
+        """Edges among `nodes` (2 x E, local indices, PyG source -> target)."""
+        sub = self.adj[nodes][:, nodes].tocoo()
+        return np.vstack([sub.col, sub.row]).astype(np.int64)
+
+
+def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch.Tensor,
+                  target: sp.csr_matrix, config, *, seed: int = 0):  # fmt: skip
+    """`train.fit` with each epoch one pass over seed-cell batches; same result type."""
+    from .train import GeneBatchLoss, ObservedEntries, TrainResult, WeightAverage
+
+    device = edge_index.device
+    rng = np.random.default_rng(seed)
+    entries = ObservedEntries(target, config.val_rate, rng)
+    if entries.train.size == 0 or entries.val.size == 0:
+        raise ValueError("too few observed non-zero entries to train and validate on")
+    loss_fn = GeneBatchLoss(entries, target, config.gene_batch, device,
+                            zero_weight=config.zero_weight, mask_rate=config.mask_rate)  # fmt: skip
+    val_genes, val_weights = loss_fn.sample_genes(rng)
+    n_cells = target.shape[0]
+    batches = SubgraphBatches(edge_index.cpu().numpy(), n_cells, inputs.full().cpu().numpy(),
+                              config.batch_cells, seed=seed)  # fmt: skip
+    # Entries are in row-major order, so a cell's entries are one contiguous range.
+    entry_ptr = np.searchsorted(entries.rows, np.arange(n_cells + 1))
+    val_mask = np.zeros(entries.rows.size, dtype=bool)
+    val_mask[entries.val] = True
+
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
+    result = TrainResult()
+    best, best_state, since_best = math.inf, None, 0
+    start = time.perf_counter()
+    reporter = EpochReporter(config.epochs, config.patience, config.min_epochs,
+                             enabled=config.progress and not sys.stderr.isatty())  # fmt: skip
+    bar = tqdm(range(1, config.epochs + 1), desc="gnnimpute", unit="epoch", file=sys.stderr,
+               disable=not (config.progress and sys.stderr.isatty()), dynamic_ncols=True)  # fmt: skip
+    for epoch in reporter.track(bar):
+        model.train()
+        picked = entries.sample_train(config.mask_rate, rng)
+        hide = np.concatenate([entries.val, picked])
+        x_all = inputs.hidden(
+            entries.rows[hide], entries.cols[hide], np.log1p(entries.values[hide])
+        )
+        train_mask = np.zeros(entries.rows.size, dtype=bool)
+        train_mask[picked] = True
+        train_sum = val_sum = 0.0
+        n_train = n_val = 0
+        for step, (seeds, nodes) in enumerate(batches.epoch(rng), start=1):
+            reporter.step = f"batch {step}"
+            sub = torch.as_tensor(batches.subgraph(nodes), device=device)
+            x = x_all[torch.as_tensor(nodes, device=x_all.device)].to(device)
+            # seeds' positions in the subgraph; the decoder only runs on them
+            seed_pos = torch.as_tensor(np.searchsorted(nodes, seeds), device=device)
+            local = np.full(n_cells, -1, dtype=np.int64)
+            local[seeds] = np.arange(seeds.size)
+            seed_entries = _ranges(entry_ptr, seeds)
+            batch_loss = _batch_view(
+                loss_fn, entries, seed_entries[train_mask[seed_entries]], local
+            )
+            opt.zero_grad(set_to_none=True)
+            h = model.decode_hidden(model.encode(x, sub)[seed_pos])
+            n_hidden = batch_loss.entries.rows.size
+            loss = batch_loss(model, h, np.arange(n_hidden), *loss_fn.sample_genes(rng))
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                val_view = _batch_view(
+                    loss_fn, entries, seed_entries[val_mask[seed_entries]], local
+                )
+                scored, h_val = model, h.detach()
+                if ema is not None:
+                    ema.update(model)
+                    scored = ema.model
+                    h_val = scored.decode_hidden(scored.encode(x, sub)[seed_pos])
+                nv = val_view.entries.rows.size
+                if nv:
+                    val_sum += (
+                        float(val_view(scored, h_val, np.arange(nv), val_genes, val_weights)) * nv
+                    )
+                    n_val += nv
+            train_sum += float(loss.detach()) * n_hidden
+            n_train += n_hidden
+        reporter.step = ""
+        train_loss, val_loss = train_sum / max(n_train, 1), val_sum / max(n_val, 1)
+        result.history["train_loss"].append(train_loss)
+        result.history["val_loss"].append(val_loss)
+        result.epochs_run = epoch
+        if val_loss < best:
+            best, result.best_epoch, since_best = val_loss, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
+        else:
+            since_best += 1
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch)
+        reporter.update(epoch, train_loss, val_loss, result.best_epoch)
+        if since_best >= config.patience and epoch >= config.min_epochs:
+            result.stopped_early = True
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _ranges(ptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Concatenated ranges ptr[c]:ptr[c + 1] for the given cells, without a Python loop."""
+    starts, lengths = ptr[cells], ptr[cells + 1] - ptr[cells]
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+class _Entries:
+    """The few entries of one batch, rows in subgraph-local numbering."""
+
+    def __init__(self, rows, cols, values):
+        self.rows, self.cols, self.values = rows, cols, values
+
+
+def _batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray):
+    """`loss_fn` restricted to entries `idx`, with rows renumbered into the subgraph."""
+    view = copy.copy(loss_fn)
+    view.entries = _Entries(local[entries.rows[idx]], entries.cols[idx], entries.values[idx])
+    if loss_fn.zero_coef > 0:
+        raise InputError(
+            "mini-batch training does not support zero_weight > 0 yet; use --batch-cells 0"
+        )
+    return view
