@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo test lint benchmark containers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: setup
 
 benchmark: setup
 	bash scripts/benchmark.sh
+
+# build the CPU and CUDA images and run them for real (needs docker.io; root for dockerd/debootstrap)
+containers: setup
+	bash scripts/build_containers.sh
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*
