@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint benchmark containers clean
 
-$(STAMP): pyproject.toml
+# runtime dependencies at the versions of containers/requirements.lock, as in the images
+$(STAMP): pyproject.toml containers/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]"
+	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]" -c containers/requirements.lock
 	bash scripts/install_nextflow.sh >/dev/null
 	touch $(STAMP)
 

@@ -115,12 +115,11 @@ if [[ -z "${CPU_TORCH_INDEX:-}" ]]; then
 fi
 
 # --- 3. images ---------------------------------------------------------------------------------
-# The context is the files listed in containers/Dockerfile*.dockerignore, sent as a tar, so that
-# the legacy builder (no buildx) sees the same files as BuildKit.
+# The context is the files that containers/Dockerfile*.dockerignore let through, sent as a tar,
+# so that the legacy builder (no buildx: it ignores per-Dockerfile ignore files) gets the same.
+CONTEXT=(pyproject.toml README.md LICENSE containers/requirements.lock containers/check_lock.py src bin)
 context() {
-    tar -c --exclude=__pycache__ --exclude='*.pyc' \
-        pyproject.toml README.md LICENSE containers/requirements.lock containers/check_lock.py \
-        containers/Dockerfile containers/Dockerfile.cuda src bin
+    tar -c --exclude=__pycache__ --exclude='*.pyc' "${CONTEXT[@]}" containers/Dockerfile containers/Dockerfile.cuda
 }
 
 declare -A build_s size_b

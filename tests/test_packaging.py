@@ -99,7 +99,15 @@ def test_sdist_holds_sources_readme_and_license_but_no_data(dists):
     assert not [n for n in names if n.endswith(DATA_SUFFIXES)]
     # sources and metadata only: no tests, pipeline, docs, benchmark outputs or venv
     top = {n.split("/", 1)[0] for n in names}
-    assert top == {"pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "PKG-INFO", "setup.cfg", "src"}, top
+    assert top == {
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "MANIFEST.in",
+        "PKG-INFO",
+        "setup.cfg",
+        "src",
+    }, top
     assert not [n for n in names if n.endswith((".pyc", ".pyo"))]
     assert sum(m.size for m in members) < 2_000_000
 
