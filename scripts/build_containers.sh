@@ -13,7 +13,8 @@
 #      PyTorch CPU index when reachable, else PyPI, whose torch is the CUDA build),
 #      DEBIAN_MIRROR (default: this machine's apt mirror), WORKDIR (scratch; default a temp dir,
 #      removed at the end), DOCKERD_ARGS (default --storage-driver=vfs), NO_CACHE=1 (cold builds),
-#      SKIP_PIPELINE=1 (images and the CUDA check only).
+#      SKIP_PIPELINE=1 (images and the CUDA check only), PRUNE=1 (drop the build stages' images
+#      at the end: no build cache, GBs less disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -158,11 +159,11 @@ fi
 # --- 5. the CUDA image, on CPU -----------------------------------------------------------------
 log "gnnimpute --version and a tiny impute --device cpu in $CUDA_TAG"
 mkdir -p "$WORKDIR/cuda-check"
-docker run --rm "$CUDA_TAG" gnnimpute --version
-docker run --rm "$CUDA_TAG" bash -c 'command -v gnnimpute_impute.sh ps >/dev/null' \
-    || die "$CUDA_TAG lacks the bin/ wrappers or ps"
+# one container: with vfs, each `docker run` copies the whole image first
 docker run --rm -u "$(id -u):$(id -g)" -v "$WORKDIR/cuda-check:/data" "$CUDA_TAG" bash -c '
     set -e
+    gnnimpute --version
+    command -v gnnimpute_impute.sh ps >/dev/null || { echo "no bin/ wrappers or ps" >&2; exit 1; }
     gnnimpute simulate sim.h5ad --cells 120 --genes 150 --groups 3 --seed 0
     gnnimpute impute sim.h5ad imputed.h5ad --device cpu --epochs 3 --no-qc --seed 0
     python -c "import anndata as ad, torch; a = ad.read_h5ad(\"imputed.h5ad\"); print(\"imputed\", a.shape, \"torch\", torch.__version__, \"cuda build\", torch.version.cuda)"
@@ -178,6 +179,9 @@ for exe in apptainer singularity; do
         break
     fi
 done
+
+# the build stages stay as untagged images (the build cache): ~6.6 GB each under vfs
+if [[ "${PRUNE:-0}" == 1 ]]; then docker image prune -f >&2; fi
 
 # --- summary -----------------------------------------------------------------------------------
 {
