@@ -202,24 +202,49 @@ def _conda_pins(env_file: Path) -> dict[str, str]:
 ENV_FILES = sorted((ROOT / "modules" / "local" / "gnnimpute").glob("*/environment*.yml"))
 
 
+def _disagreements(env_file: Path, pins: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(packages shared with the lock that the file leaves unpinned, pins that differ)."""
+    specs = {n: s for n, s in _conda_pins(env_file).items() if n in pins}
+    unpinned = sorted(n for n, s in specs.items() if not s.startswith(("=", "==")))
+    wrong = []
+    for name, spec in sorted(specs.items()):
+        if name in unpinned:
+            continue
+        if spec.startswith("=="):
+            ok = spec[2:] == pins[name]
+        else:  # conda's `=X` means X or X.*
+            ok = pins[name] == spec[1:] or pins[name].startswith(spec[1:] + ".")
+        if not ok:
+            wrong.append(f"{name}{spec} but the lock has {pins[name]}")
+    return unpinned, wrong
+
+
 @pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_module_environment_agrees_with_the_lock(env_file):
     pytest.importorskip("yaml")
     pins = _lock()
-    specs = {n: s for n, s in _conda_pins(env_file).items() if n in pins}
-    unpinned = sorted(n for n, s in specs.items() if not s.startswith(("=", "==")))
+    assert {n for n in _conda_pins(env_file) if n in pins}, f"{env_file}: nothing shared"
+    unpinned, wrong = _disagreements(env_file, pins)
     if unpinned:
         pytest.skip(
             f"{env_file.relative_to(ROOT)} does not pin {', '.join(unpinned)} yet "
             "(the module environments are pinned to the lock by the Nextflow side)"
         )
-    assert specs, f"{env_file}: shares no package with the lock"
-    for name, spec in specs.items():
-        if spec.startswith("=="):
-            ok = spec[2:] == pins[name]
-        else:  # conda's `=X` means X or X.*
-            ok = pins[name] == spec[1:] or pins[name].startswith(spec[1:] + ".")
-        assert ok, f"{env_file.relative_to(ROOT)}: {name}{spec} but the lock has {pins[name]}"
+    assert not wrong, f"{env_file.relative_to(ROOT)}: {wrong}"
+
+
+def test_environment_comparison_maps_conda_names_and_reads_conda_pins(tmp_path):
+    pytest.importorskip("yaml")
+    pins = {"torch": "2.15.0", "torch-geometric": "2.8.1", "igraph": "1.0.0", "click": "8.5.1"}
+    env = tmp_path / "environment.yml"
+    env.write_text(
+        "channels: [conda-forge]\ndependencies:\n  - conda-forge::python=3.11\n"
+        "  - conda-forge::pytorch=2.15.0\n  - conda-forge::pytorch_geometric=2.8\n"
+        "  - conda-forge::python-igraph=0.11.8\n  - pip:\n      - click==8.5.1\n"
+    )
+    assert _disagreements(env, pins) == ([], ["igraph=0.11.8 but the lock has 1.0.0"])
+    env.write_text("dependencies:\n  - conda-forge::pytorch\n  - pip:\n      - click==8.5.0\n")
+    assert _disagreements(env, pins) == (["torch"], ["click==8.5.0 but the lock has 8.5.1"])
 
 
 def test_singularity_definition_builds_from_the_local_docker_image():
