@@ -135,7 +135,7 @@ build() {  # build TAG DOCKERFILE TORCH_INDEX
         || { tail -n 40 "$WORKDIR/build-${tag##*:}.log" >&2; die "docker build of $tag failed"; }
     build_s[$tag]=$(($(date +%s) - t0))
     size_b[$tag]=$(docker image inspect -f '{{.Size}}' "$tag")
-    log "$tag built in ${build_s[$tag]} s, $(numfmt --to=iec "${size_b[$tag]}")B"
+    log "$tag built in ${build_s[$tag]} s, $(numfmt --to=si --format=%.2f "${size_b[$tag]}")B"
 }
 build "$CPU_TAG" containers/Dockerfile "$CPU_TORCH_INDEX"
 build "$CUDA_TAG" containers/Dockerfile.cuda https://pypi.org/simple
@@ -188,7 +188,7 @@ if [[ "${PRUNE:-0}" == 1 ]]; then docker image prune -f >&2; fi
     echo "== gnnimpute containers ($(date -u +%Y-%m-%dT%H:%MZ), docker $(docker info -f '{{.Driver}}'), base $BASE_IMAGE)"
     for tag in "$CPU_TAG" "$CUDA_TAG"; do
         printf '%-42s build %5s s   size %s (%s bytes)\n' "$tag" "${build_s[$tag]}" \
-            "$(numfmt --to=iec "${size_b[$tag]}")B" "${size_b[$tag]}"
+            "$(numfmt --to=si --format=%.2f "${size_b[$tag]}")B" "${size_b[$tag]}"
     done
     echo "CPU image torch index: $CPU_TORCH_INDEX"
     echo "test profile under -profile test,docker: ${pipeline_s} s"
