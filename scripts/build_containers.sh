@@ -149,11 +149,11 @@ if [[ "${SKIP_PIPELINE:-0}" != 1 ]]; then
         --outdir "$WORKDIR/results" -w "$WORKDIR/work" -ansi-log false) \
         >"$WORKDIR/nextflow.log" 2>&1 \
         || { tail -n 60 "$WORKDIR/nextflow.log" >&2; die "the test profile failed under docker"; }
-    pipeline_s=$(($(date +%s) - t0))
+    pipeline_s="$(($(date +%s) - t0)) s"
     grep -E "Succeeded|process > " "$WORKDIR/nextflow.log" | tail -n 12 >&2 || true
     n_h5ad=$(find "$WORKDIR/results" -name '*.h5ad' | wc -l)
     [[ "$n_h5ad" -ge 1 ]] || die "the test profile wrote no h5ad under $WORKDIR/results"
-    log "test profile passed under docker in $pipeline_s s ($n_h5ad h5ad files in results)"
+    log "test profile passed under docker in $pipeline_s ($n_h5ad h5ad files in results)"
 fi
 
 # --- 5. the CUDA image, on CPU -----------------------------------------------------------------
@@ -191,6 +191,6 @@ if [[ "${PRUNE:-0}" == 1 ]]; then docker image prune -f >&2; fi
             "$(numfmt --to=si --format=%.2f "${size_b[$tag]}")B" "${size_b[$tag]}"
     done
     echo "CPU image torch index: $CPU_TORCH_INDEX"
-    echo "test profile under -profile test,docker: ${pipeline_s} s"
+    echo "test profile under -profile test,docker: $pipeline_s"
     echo "SIF: $sif"
 } | tee "${SUMMARY:-/dev/null}"
