@@ -10,12 +10,13 @@ STAMP  := $(VENV)/.installed
 NFCORE_VENV  ?= .venv-nfcore
 NFCORE_STAMP := $(NFCORE_VENV)/.installed
 
-.PHONY: setup demo test lint benchmark benchmark-scale fuzz clean nfcore-venv nf-test nfcore-lint
+.PHONY: setup demo test lint benchmark benchmark-scale containers fuzz clean nfcore-venv nf-test nfcore-lint
 
-$(STAMP): pyproject.toml
+# runtime dependencies at the versions of containers/requirements.lock, as in the images
+$(STAMP): pyproject.toml containers/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]"
+	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]" -c containers/requirements.lock
 	bash scripts/install_nextflow.sh >/dev/null
 	touch $(STAMP)
 
@@ -66,6 +67,10 @@ fuzz: setup
 SIZES ?= 10000,25000,50000,100000
 benchmark-scale: setup
 	$(BIN)/python scripts/benchmark_scale.py --sizes $(SIZES) $(SCALE_ARGS)
+
+# build the CPU and CUDA images and run them for real (needs docker.io; root for dockerd/debootstrap)
+containers: setup
+	bash scripts/build_containers.sh
 
 clean:
 	rm -rf $(VENV) $(NFCORE_VENV) .nf-test $(DEMO) .pytest_cache .cache/nextflow results work .nextflow*

