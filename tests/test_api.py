@@ -5,9 +5,9 @@ import scipy.sparse as sp
 from shared_helpers import FAST
 
 import gnnimpute
+from gnnimpute.benchmark.mask import mask_counts
 from gnnimpute.errors import InputError
 from gnnimpute.graph import knn_indices, pca
-from gnnimpute.mask import mask_counts
 from gnnimpute.norm import log_normalize, scale_rows, size_factors
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from gnnimpute.mask import method_input
-from gnnimpute.methods import REGISTRY, MethodUnavailable, check_output, get_method
+from gnnimpute.benchmark.mask import method_input
+from gnnimpute.benchmark.methods import REGISTRY, MethodUnavailable, check_output, get_method
 from gnnimpute.norm import size_factors
 
 

@@ -46,7 +46,26 @@ def _run_safely(fn):
         sys.exit(130)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+class _LazyGroup(click.Group):
+    """Loads the benchmark's commands only when named, so `impute` never imports the benchmark."""
+
+    lazy = ("mask", "split", "evaluate", "benchmark")
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            from .benchmark import cli as benchmark_cli
+
+            return getattr(benchmark_cli, name)
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+)
 @click.version_option(__version__, "--version", message="%(version)s")
 def main() -> None:
     """GNNImpute: impute dropout in single-cell RNA-seq counts with a graph-attention autoencoder."""
@@ -294,7 +313,7 @@ def impute(
         write_h5ad_atomic(adata, output, force=force)
         info = adata.uns["gnnimpute"]
         if plot_path is not None:
-            from .report import plot_training_curve
+            from .plots import plot_training_curve
 
             plot_training_curve(info["history"], plot_path, best_epoch=info["best_epoch"])
             log.info("wrote training curve %s", plot_path)
@@ -391,18 +410,6 @@ def simulate(
         )
 
     _run_safely(run)
-
-
-def _register_benchmark_commands() -> None:
-    from . import cli_benchmark
-
-    for name in ("mask", "split", "evaluate", "benchmark"):
-        command = getattr(cli_benchmark, name, None)
-        if command is not None:
-            main.add_command(command, name)
-
-
-_register_benchmark_commands()
 
 
 if __name__ == "__main__":

@@ -285,28 +285,6 @@ def _plt():
     return plt
 
 
-def plot_training_curve(history: dict, path: Path, *, best_epoch: int | None = None) -> Path:
-    """Train and validation loss per epoch (log scale), with the restored best epoch marked."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, label in (
-        ("train_loss", "train (hidden entries)"),
-        ("val_loss", "validation (held out)"),
-    ):
-        values = np.asarray(history.get(key, []), dtype=float)
-        ax.plot(np.arange(1, values.size + 1), values, label=label, lw=1)
-    if best_epoch:
-        ax.axvline(best_epoch, color="grey", ls="--", lw=0.8, label=f"best epoch {best_epoch}")
-    ax.set(
-        xlabel="epoch", ylabel="MSE (normalized counts)", yscale="log", title="gnnimpute training"
-    )
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
 def plot_bars(s: pd.DataFrame, dataset: str, rate: float, path: Path) -> bool:
     sub = s[
         (s["dataset"] == dataset)

@@ -1,6 +1,6 @@
 """Run every imputation method on the same held-out data and score them.
 
-For each dataset x masking rate x seed, the counts are masked once (``gnnimpute.mask``); every
+For each dataset x masking rate x seed, the counts are masked once (``gnnimpute.benchmark.mask``); every
 method then receives the *same* input: a fresh AnnData holding only the masked counts and the
 cell/gene names (``mask.method_input``). The TRUTH (original counts, hidden positions, labels,
 simulated pre-dropout counts) stays in this process and is read only by the scoring.
@@ -39,12 +39,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._constants import GROUP_KEY, TRUTH_LAYER
+from ..errors import InputError
+from ..norm import log_normalize, scale_rows, size_factors
 from . import metrics as M
-from ._constants import GROUP_KEY, TRUTH_LAYER
-from .errors import InputError
 from .mask import make_mask_pair, make_split_pair, method_input
 from .methods import DEFAULT_METHODS, PEERS, REGISTRY, Method, MethodUnavailable, get_method
-from .norm import log_normalize, scale_rows, size_factors
 
 DEFAULT_LABEL_KEYS = ("cell_type", "cluster", GROUP_KEY, "label", "labels", "celltype")
 ROWS_FILE = "rows.jsonl"
@@ -95,14 +95,14 @@ def load_dataset(spec: str, label_keys: Sequence[str] = DEFAULT_LABEL_KEYS) -> D
     """
     m = _SIM.match(spec)
     if m:
-        from .simulate import simulate_splat
+        from ..simulate import simulate_splat
 
         n_groups = int(m.group(1))
         n_cells, n_genes = (int(m.group(2)), int(m.group(3))) if m.group(2) else SIM_DEFAULT_SIZE
         adata = simulate_splat(n_cells=n_cells, n_genes=n_genes, n_groups=n_groups, random_state=0)
         adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
         return Dataset(spec.replace(":", "_"), adata, GROUP_KEY, simulated=True)
-    from .io import read_input
+    from ..io import read_input
 
     path = Path(spec)
     adata = read_input(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -38,19 +38,19 @@ def _fail(exc: InputError):
 
 
 def _write(adata, path: str, force: bool):
-    from .io import write_h5ad_atomic
+    from ..io import write_h5ad_atomic
 
     write_h5ad_atomic(adata, path, force=force)
 
 
 def _load(path: str):
-    from .benchmark import load_dataset
+    from .runner import load_dataset
 
     return load_dataset(path).adata
 
 
 def _check_outputs(paths, force: bool):
-    from .io import check_output_path
+    from ..io import check_output_path
 
     for p in paths:
         check_output_path(p, force=force)
@@ -260,7 +260,7 @@ def benchmark(
     settings, 4000 x 20000) or e.g. sim2:1000x2000. Methods that cannot be imported are listed
     as skipped, with the reason.
     """
-    from .benchmark import DEFAULT_LABEL_KEYS, BenchmarkConfig, run_benchmark
+    from .runner import DEFAULT_LABEL_KEYS, BenchmarkConfig, run_benchmark
 
     options: dict[str, dict] = {}
     for item in settings:
@@ -306,7 +306,7 @@ COMMANDS = (mask, split, evaluate, benchmark)
 
 @click.group("gnnimpute")
 def _standalone():
-    """The benchmark commands alone (``python -m gnnimpute.cli_benchmark``)."""
+    """The benchmark commands alone (``python -m gnnimpute.benchmark.cli``)."""
 
 
 for _cmd in COMMANDS:

@@ -45,7 +45,7 @@ class Method:
         return check_output(out, adata.shape, self.name)
 
 
-_M = "gnnimpute.methods."
+_M = "gnnimpute.benchmark.methods."
 REGISTRY: dict[str, Method] = {
     m.name: m
     for m in (
@@ -76,7 +76,7 @@ def get_method(name: str) -> Method:
     try:
         return REGISTRY[name]
     except KeyError:
-        from ..errors import InputError
+        from ...errors import InputError
 
         raise InputError(f"unknown method {name!r} (choose from {', '.join(REGISTRY)})") from None
 
