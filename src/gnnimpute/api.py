@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -12,15 +13,20 @@ import scipy.sparse as sp
 import torch
 
 from ._constants import EMBEDDING_KEY, KEY
+from .blend import blend as blend_layers
+from .blend import parse_blend
 from .errors import InputError
 from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
 from .model import GNNImputeModel
 from .norm import log1p, scale_rows, size_factors
-from .train import TrainConfig, fit, predict, resolve_device
+from .presets import preset_options
+from .train import TrainConfig, fit, predict_layers, resolve_device
 
 ENCODER_INPUTS = ("pca", "genes")
+DECODERS = ("hurdle", "level")
+DEFAULT_BLEND = "gate:40,0.1"
 
 
 def impute(
@@ -38,6 +44,12 @@ def impute(
     layer_type: str = "gat",
     hidden: tuple[int, int] = (256, 50),
     dropout: float = 0.1,
+    attn_dropout: float = 0.0,
+    weight_decay: float = 0.0,
+    decoder: str = "hurdle",
+    detection_weight: float = 1.0,
+    blend: str = DEFAULT_BLEND,
+    preset: str | None = None,
     epochs: int = 3000,
     patience: int = 50,
     lr: float = 3e-3,
@@ -97,6 +109,20 @@ def impute(
     `uns[key_added]`: params, seed, versions, per-epoch losses, QC summary and wall time.
     """
     start = time.perf_counter()
+    if preset is not None:  # the preset fills the arguments left at their defaults
+        defaults = {
+            n: p.default for n, p in inspect.signature(impute).parameters.items() if n != "adata"
+        }
+        given = {n: v for n, v in locals().items() if n in defaults}
+        chosen = {n: v for n, v in given.items() if _differs(v, defaults[n])}
+        options = {**given, **preset_options(preset), **chosen, "preset": None}
+        options["hidden"] = tuple(options["hidden"])
+        out = impute(adata, **options)
+        out.uns[options["key_added"]]["params"]["preset"] = preset
+        return out
+    if decoder not in DECODERS:
+        raise InputError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    parse_blend(blend)
     if copy:
         adata = adata.copy()
     counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
@@ -128,13 +154,20 @@ def impute(
         heads=heads,
         layer_type=layer_type,
         dropout=dropout,
+        attn_dropout=attn_dropout,
+        detection=decoder == "hurdle",
     )
     model.gene_scale.copy_(torch.as_tensor(nonzero_mean(target)))
+    if model.det is not None:  # start each gene at its observed detection rate
+        rate = np.clip(np.diff(sp.csc_matrix(counts).indptr) / counts.shape[0], 1e-4, 1 - 1e-4)
+        model.det.bias.data.copy_(torch.as_tensor(np.log(rate / (1 - rate)), dtype=torch.float32))
     model = model.to(dev)
     config = TrainConfig(
         epochs=epochs,
         patience=patience,
         lr=lr,
+        weight_decay=weight_decay,
+        detection_weight=detection_weight if decoder == "hurdle" else 0.0,
         mask_rate=mask_rate,
         val_rate=val_rate,
         gene_batch=gene_batch,
@@ -143,14 +176,18 @@ def impute(
         progress=progress,
     )
     result = fit(model, inputs, ei, target, config, seed=random_state)
-    imputed, embedding = predict(
+    level, detection, embedding = predict_layers(
         model, inputs, ei, observed=target, hide_rate=config.hidden_share if predict_draws else 0.0,
         draws=predict_draws, seed=random_state,
     )  # fmt: skip
-    if detection_shrink > 0:
-        shrink_by_detection(imputed, counts, neighbors[:, :detection_k], detection_shrink)
-
-    adata.layers[key_added] = imputed
+    if detection is not None:
+        adata.layers[key_added] = blend_layers(level, detection, blend)
+        adata.layers[key_added + "_detection"] = detection
+        adata.layers[key_added + "_level"] = level
+    else:
+        if detection_shrink > 0:
+            shrink_by_detection(level, counts, neighbors[:, :detection_k], detection_shrink)
+        adata.layers[key_added] = level
     adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
     adata.uns[key_added] = {
         "params": {
@@ -169,6 +206,12 @@ def impute(
             "layer_type": layer_type,
             "hidden": list(hidden),
             "dropout": dropout,
+            "attn_dropout": attn_dropout,
+            "weight_decay": weight_decay,
+            "decoder": decoder,
+            "detection_weight": detection_weight,
+            "blend": blend if decoder == "hurdle" else "level",
+            "preset": None,
             "epochs": epochs,
             "patience": patience,
             "lr": lr,
@@ -191,6 +234,12 @@ def impute(
         "normalization": "layers are counts x median(L)/L_i, L_i the cell's total counts in X",
     }
     return adata
+
+
+def _differs(value, default) -> bool:
+    if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
+        return tuple(value) != tuple(default)
+    return value != default
 
 
 def shrink_by_detection(

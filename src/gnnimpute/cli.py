@@ -26,6 +26,21 @@ def _hidden_sizes(ctx, param, value: str) -> tuple[int, int]:
     return sizes
 
 
+def _apply_preset(ctx: click.Context, preset: str, params: dict, n_input):
+    """Fill the options left at their defaults from the preset; explicit options win."""
+    from click.core import ParameterSource
+
+    from .presets import preset_options
+
+    for name, value in preset_options(preset).items():
+        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
+            if name == "n_input":
+                n_input = value
+            elif name in params:
+                params[name] = value
+    return n_input
+
+
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(
         format="%(message)s", stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO
@@ -167,6 +182,38 @@ def _interrupt(signum, frame) -> None:
     type=click.FloatRange(0, 1, max_open=True),
     help="Dropout probability.",
 )
+@click.option(
+    "--attn-dropout",
+    default=0.0,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Dropout on the attention coefficients (GAT).",
+)
+@click.option(
+    "--decoder",
+    type=click.Choice(["hurdle", "level"]),
+    default="hurdle",
+    help="hurdle: learn P(detected) and the level where detected (three layers); "
+    "level: the level only (the previous model).",
+)
+@click.option(
+    "--blend",
+    default="gate:40,0.1",
+    help="Default layer from the hurdle decoder: level x g(p), g one of level, expected, "
+    "power:x (p^x), gate:a,b (sigmoid(a(p-b))); see docs/method.md.",
+)
+@click.option(
+    "--detection-weight",
+    default=1.0,
+    type=click.FloatRange(min=0),
+    help="Weight of the detection cross-entropy beside the level MSE (hurdle decoder).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["paper"]),
+    default=None,
+    help="Named option set; options given explicitly override it. paper: the published "
+    "architecture and training (see docs/method.md).",
+)
 @click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
 @click.option(
     "--patience",
@@ -178,6 +225,9 @@ def _interrupt(signum, frame) -> None:
     "--lr", default=3e-3, type=click.FloatRange(min=0, min_open=True), help="Adam learning rate."
 )
 @click.option(
+    "--weight-decay", default=0.0, type=click.FloatRange(min=0), help="Adam weight decay."
+)
+@click.option(
     "--mask-rate",
     default=0.1,
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -187,8 +237,8 @@ def _interrupt(signum, frame) -> None:
     "--detection-shrink",
     default=0.1,
     type=click.FloatRange(0, 1),
-    help="Multiply the imputed level by (share of the neighbourhood where the gene is detected) "
-    "to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",
+    help="Level decoder only: multiply the level by (share of the neighbourhood where the gene "
+    "is detected) to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",
 )
 @click.option(
     "--detection-k",
@@ -270,6 +320,9 @@ def impute(
     obsm['X_gnnimpute'] and uns['gnnimpute'].
     """
     _setup_logging(quiet)
+    preset = params.pop("preset")
+    if preset is not None:
+        n_input = _apply_preset(click.get_current_context(), preset, params, n_input)
 
     def run():
         from .api import impute as impute_api
@@ -310,6 +363,7 @@ def impute(
             qc_summary=summary,
             **params,
         )
+        adata.uns["gnnimpute"]["params"]["preset"] = preset
         write_h5ad_atomic(adata, output, force=force)
         info = adata.uns["gnnimpute"]
         if plot_path is not None:

@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .inputs import EncoderInput
+from .losses import detection_bce, level_scale
 from .model import GNNImputeModel
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class TrainConfig:
     val_rate: float = 0.05
     gene_batch: int = 1024
     zero_weight: float = 0.0
+    detection_weight: float = 1.0
     ema_decay: float = 0.0
     min_epochs: int = 50
     progress: bool = True
@@ -58,6 +61,7 @@ class TrainResult:
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+    validate: Callable[[GNNImputeModel], float] | None = field(default=None, repr=False)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -108,6 +112,7 @@ class GeneBatchLoss:
         *,
         zero_weight: float = 0.0,
         mask_rate: float = 0.1,
+        detection_weight: float = 0.0,
     ):
         n_genes = target.shape[1]
         self.entries = entries
@@ -116,6 +121,8 @@ class GeneBatchLoss:
         # A zero is scored every epoch, a non-zero only when hidden (probability mask_rate), so
         # scaling zeros by mask_rate makes zero_weight the weight of a zero relative to a non-zero.
         self.zero_coef = zero_weight * mask_rate
+        # Hurdle decoder: weight of the detection cross-entropy, on the level loss's scale.
+        self.detection_coef = detection_weight * level_scale(entries.cols, entries.values, n_genes)
         self.device = device
         batch_size = min(batch_size, n_genes)
         mass = np.bincount(
@@ -154,7 +161,43 @@ class GeneBatchLoss:
             zeros = 1.0 - torch.as_tensor(self.observed[:, genes].toarray(), device=self.device)
             gene_w = torch.as_tensor(weights, device=self.device)
             loss = loss + self.zero_coef * torch.sum(gene_w * zeros * out**2)
-        return loss / max(idx.size, 1)
+        loss = loss / max(idx.size, 1)
+        if self.detection_coef > 0 and getattr(model, "det", None) is not None:
+            zeros = 1.0 - torch.as_tensor(self.observed[:, genes].toarray(), device=self.device)
+            bce = detection_bce(
+                model.detect_genes(h, torch.as_tensor(genes, device=self.device)),
+                zeros,
+                rows,
+                cols,
+                w,
+                torch.as_tensor(weights, device=self.device),
+                idx.size / max(self.entries.rows.size, 1),
+            )
+            loss = loss + self.detection_coef * bce
+        return loss
+
+
+class Validation:
+    """Loss at the held-out entries of the weights as they are now, in eval mode (no dropout).
+
+    The input hides exactly the held-out entries (fixed), so the same weights always score the
+    same: the weights early stopping saves are the weights it validated.
+    """
+
+    def __init__(self, entries, inputs, edge_index, loss_fn, genes, weights):
+        val = entries.val
+        self.x = inputs.hidden(entries.rows[val], entries.cols[val], np.log1p(entries.values[val]))
+        self.edge_index, self.loss_fn, self.idx = edge_index, loss_fn, val
+        self.genes, self.weights = genes, weights
+
+    @torch.no_grad()
+    def __call__(self, model: GNNImputeModel) -> float:
+        was_training = model.training
+        model.eval()
+        h = model.decode_hidden(model.encode(self.x, self.edge_index))
+        loss = float(self.loss_fn(model, h, self.idx, self.genes, self.weights))
+        model.train(was_training)
+        return loss
 
 
 class WeightAverage:
@@ -205,12 +248,14 @@ def fit(
         device,
         zero_weight=config.zero_weight,
         mask_rate=config.mask_rate,
+        detection_weight=config.detection_weight,
     )
     val_genes, val_weights = loss_fn.sample_genes(rng)  # fixed, so validation losses compare
+    validate = Validation(entries, inputs, edge_index, loss_fn, val_genes, val_weights)
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
-    result = TrainResult()
+    result = TrainResult(validate=validate)
     best, best_state, since_best = math.inf, None, 0
     start = time.perf_counter()
     bar = tqdm(
@@ -231,14 +276,11 @@ def fit(
         loss = loss_fn(model, h, batch, *loss_fn.sample_genes(rng))
         loss.backward()
         opt.step()
-        # The validation entries are hidden in every training input, so the same input scores them.
-        with torch.no_grad():
-            scored, h_val = model, h.detach()
-            if ema is not None:  # the average is scored on the same input, in eval mode
-                ema.update(model)
-                scored = ema.model
-                h_val = scored.decode_hidden(scored.encode(x, edge_index))
-            val_loss = float(loss_fn(scored, h_val, entries.val, val_genes, val_weights))
+        scored = model
+        if ema is not None:
+            ema.update(model)
+            scored = ema.model
+        val_loss = validate(scored)  # the weights after this step, in eval mode: those we save
         train_loss = float(loss.detach())
         result.history["train_loss"].append(train_loss)
         result.history["val_loss"].append(val_loss)
@@ -277,15 +319,34 @@ def predict(
     draws: int = 8,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Imputed matrix (float32, cells x genes) and the embedding, the output in cell chunks.
+    """Imputed level (float32, cells x genes) and the embedding; see `predict_layers`."""
+    level, _, z = predict_layers(
+        model, inputs, edge_index, observed=observed, hide_rate=hide_rate, draws=draws, seed=seed
+    )
+    return level, z
 
-    With `hide_rate` > 0 the prediction is the mean over `draws` inputs that each hide that share
+
+def predict_layers(
+    model: GNNImputeModel,
+    inputs: EncoderInput,
+    edge_index: torch.Tensor,
+    *,
+    observed: sp.csr_matrix | None = None,
+    hide_rate: float = 0.0,
+    draws: int = 8,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Level, P(detected) (None without a detection head) and the embedding, in cell chunks.
+
+    With `hide_rate` > 0 each output is the mean over `draws` inputs that each hide that share
     of the `observed` non-zeros, as training did: a model trained on inputs with entries hidden
     is off-distribution (and predicts low) on the complete input.
     """
     model.eval()
     n_cells = inputs.full().shape[0]
     out = np.zeros((n_cells, model.n_output), dtype=np.float32)
+    detect = getattr(model, "det", None) is not None
+    prob = np.zeros((n_cells, model.n_output), dtype=np.float32) if detect else None
     coo = observed.tocoo() if hide_rate > 0 and observed is not None else None
     n_draws = max(1, draws) if coo is not None else 1
     rng = np.random.default_rng(seed)
@@ -300,9 +361,12 @@ def predict(
             z = model.encode(x, edge_index)
             h = model.decode_hidden(z)
             for start in range(0, n_cells, OUTPUT_CHUNK):
-                out[start : start + OUTPUT_CHUNK] += (
-                    model.decode_all(h[start : start + OUTPUT_CHUNK]).cpu().numpy()
-                )
+                h_chunk = h[start : start + OUTPUT_CHUNK]
+                out[start : start + OUTPUT_CHUNK] += model.decode_all(h_chunk).cpu().numpy()
+                if detect:
+                    prob[start : start + OUTPUT_CHUNK] += model.detect_all(h_chunk).cpu().numpy()
             z_sum = z_sum.to(z.device) + z
     out /= n_draws
-    return out, (z_sum / n_draws).cpu().numpy().astype(np.float32)
+    if detect:
+        prob /= n_draws
+    return out, prob, (z_sum / n_draws).cpu().numpy().astype(np.float32)
