@@ -104,11 +104,14 @@ def run(args) -> None:
             masked, truth = make_mask_pair(ds.adata, 0.1, seed)
             inp = method_input(masked.X, masked.obs_names, masked.var_names)
             base = {"dataset": name, "protocol": "mask", "seed": seed}
+            peer_out = {}
             for peer in PEERS if args.peers else []:
-                if (name, "mask", seed, peer) in done:
+                if (name, "mask", seed, peer) in done and not (args.mix and peer == "knn_level"):
                     continue
                 t = time.perf_counter()
-                out = get_method(peer)(inp, seed=seed)
+                out = peer_out[peer] = get_method(peer)(inp, seed=seed)
+                if (name, "mask", seed, peer) in done:
+                    continue
                 row = {**base, "method": peer, "wall_s": time.perf_counter() - t}
                 _emit(rows_path, {**row, **_score_mask(out, truth, masked, labels, seed)})
             if args.variant is None or (name, "mask", seed, f"{args.variant}|level") in done:
@@ -124,6 +127,14 @@ def run(args) -> None:
             sources = {"": p} if p is not None else {}
             if p is not None and args.share:
                 sources["share"] = neighbourhood_share(masked.X, seed)
+            if p is not None and args.mix:  # the model's level averaged with the kNN level
+                base_level = peer_out.get("knn_level")
+                if base_level is None:
+                    base_level = get_method("knn_level")(inp, seed=seed)
+                for spec in ["level", "gate:40,0.1", "gate:20,0.2"]:
+                    y = blend(0.5 * (level + base_level), p, spec)
+                    _emit(rows_path, {**base, "method": f"{args.variant}|mix|{spec}", **extra,
+                                      **_score_mask(y, truth, masked, labels, seed)})  # fmt: skip
             for src, prob in sources.items():
                 for spec in BLENDS if args.variant_blends else ["level"]:
                     method = f"{args.variant}|{spec}" + (f"|{src}" if src else "")
@@ -185,6 +196,7 @@ def main() -> None:
     ap.add_argument("--no-peers", dest="peers", action="store_false")
     ap.add_argument("--no-blends", dest="variant_blends", action="store_false")
     ap.add_argument("--share", action="store_true", help="also blend the neighbourhood share")
+    ap.add_argument("--mix", action="store_true", help="also the level averaged with knn_level")
     ap.add_argument("--mcv", action="store_true", help="also the MCV split (0.9, seed 0)")
     ap.add_argument("--summary", action="store_true")
     args = ap.parse_args()

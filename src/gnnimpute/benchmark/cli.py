@@ -201,7 +201,7 @@ def evaluate(imputed, truth, label_key, layer, json_out, seed):
     "--methods",
     default="all",
     show_default=True,
-    help="Comma-separated: gnnimpute, gnnimpute_gcn, gnnimpute_h1, gnnimpute_h5, gnnimpute_h8, none, knn, magic, scvi, alra; 'all'; 'peers'.",
+    help="Comma-separated: gnnimpute, gnnimpute_gcn, gnnimpute_h1, gnnimpute_h5, gnnimpute_h8, gnnimpute_paper, none, knn, knn_level, magic, scvi, alra; 'all'; 'peers'.",
 )
 @click.option(
     "--train-fracs",
@@ -230,6 +230,12 @@ def evaluate(imputed, truth, label_key, layer, json_out, seed):
     default=None,
     help="Seconds before one method run is stopped and recorded as failed.",
 )
+@click.option(
+    "--stage",
+    type=click.Choice(["development", "confirmation"]),
+    default=None,
+    help="Which split these runs are: titles the README section (keep one output folder each).",
+)
 @click.option("--no-leiden", is_flag=True, help="Skip the Leiden clustering (k-means only).")
 @click.option("--no-plots", is_flag=True, help="Tables only.")
 @click.option("--resume", is_flag=True, help="Keep DIR/rows.jsonl and run only what is missing.")
@@ -249,6 +255,7 @@ def benchmark(
     k,
     settings,
     timeout,
+    stage,
     no_leiden,
     no_plots,
     resume,
@@ -291,6 +298,7 @@ def benchmark(
         leiden=not no_leiden,
         plots=not no_plots,
         resume=resume,
+        stage=stage,
         command="gnnimpute " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else None,
         log=lambda msg: click.echo(msg, err=True),
     )

@@ -39,12 +39,21 @@ class Method:
     def load(self):
         return importlib.import_module(self.module).run
 
-    def __call__(self, adata, *, seed: int = 0, k: int = 5, **options):
+    def __call__(self, adata, *, seed: int = 0, k: int = 5, with_embedding=False, **options):
+        """The output layer; with `with_embedding`, (layer, the method's embedding or None).
+
+        An adapter may return (layer, embedding) where the method has one (gnnimpute's
+        obsm['X_gnnimpute']), so the benchmark can also cluster the embedding.
+        """
         run = self.load()
         options = {**self.options, **options}
         k = options.pop("k", k)  # a peer may fix its own k (kNN methods prefer more neighbours)
         out = run(adata, seed=seed, k=k, **options)
-        return check_output(out, adata.shape, self.name)
+        out, embedding = out if isinstance(out, tuple) else (out, None)
+        out = check_output(out, adata.shape, self.name)
+        if not with_embedding:
+            return out
+        return out, None if embedding is None else np.asarray(embedding, dtype=np.float32)
 
 
 _M = "gnnimpute.benchmark.methods."
