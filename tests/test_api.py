@@ -181,3 +181,14 @@ def test_preset_paper_fills_defaults_and_explicit_options_win(sim_adata):
     assert params["n_input"] == sim_adata.n_vars  # 2,000 most variable genes: all 300 here
     assert out.obsm["X_gnnimpute"].shape == (sim_adata.n_obs, 50)
     assert "gnnimpute_detection" not in out.layers  # level decoder, as published
+
+
+def test_level_mix_one_is_the_neighbours_level(sim_adata):
+    from gnnimpute.benchmark.methods import REGISTRY
+
+    a = ad.AnnData(X=sim_adata.X.copy())
+    out = gnnimpute.impute(a, copy=True, level_mix=1.0, **{**FAST, "epochs": 3})
+    np.testing.assert_allclose(
+        out.layers["gnnimpute_level"], REGISTRY["knn_level"](a, seed=0), rtol=1e-5
+    )
+    assert out.uns["gnnimpute"]["params"]["level_mix"] == 1.0

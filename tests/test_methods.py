@@ -104,7 +104,7 @@ def test_registry_and_output_checks():
 
 def test_knn_level_by_hand():
     """Mean of the neighbours' non-zero values; the gene's non-zero mean where none detects it."""
-    from gnnimpute.benchmark.methods.knn_level import neighbour_level
+    from gnnimpute.level import neighbour_level
 
     norm = sp.csr_matrix(np.array([[1, 0, 2], [3, 0, 0], [0, 0, 4], [5, 6, 0]], dtype=np.float32))
     nbrs = np.array([[1, 2], [0, 3], [0, 1], [1, 2]])  # the cell itself is never its neighbour
@@ -115,8 +115,8 @@ def test_knn_level_by_hand():
 
 def test_knn_level_peer_uses_15_neighbours_on_pca():
     from gnnimpute.benchmark.methods._util import normalized
-    from gnnimpute.benchmark.methods.knn_level import neighbour_level
     from gnnimpute.graph import knn_indices, pca
+    from gnnimpute.level import neighbour_level
     from gnnimpute.norm import log1p
 
     a = _data()

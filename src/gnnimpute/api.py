@@ -19,6 +19,7 @@ from .errors import InputError
 from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
+from .level import neighbour_level
 from .model import GNNImputeModel
 from .norm import log1p, scale_rows, size_factors
 from .presets import preset_options
@@ -49,6 +50,7 @@ def impute(
     decoder: str = "hurdle",
     detection_weight: float = 1.0,
     blend: str = DEFAULT_BLEND,
+    level_mix: float = 0.0,
     preset: str | None = None,
     epochs: int = 3000,
     patience: int = 50,
@@ -92,8 +94,26 @@ def impute(
     ema_decay
         If > 0, return an exponential moving average of the weights (validated in eval mode).
         Off by default: it helped PBMC a little, hurt Baron and doubled the epochs (README).
+    decoder, detection_weight, blend
+        "hurdle" (default): the decoder has two per-gene heads, the level a gene has where it is
+        detected (MSE at hidden non-zeros) and P(detected) (cross-entropy on the entries the
+        encoder sees as zero: observed zeros, label 0, weighted by the hiding rate, and hidden
+        non-zeros, label 1), the latter weighted by `detection_weight` on the level loss's
+        scale. Both go to `layers[key_added + '_level']` and `layers[key_added +
+        '_detection']`; `layers[key_added]` is level x g(p), g given by `blend` (see
+        `gnnimpute.blend`: level, expected, power:x, gate:a,b). "level": the level head alone,
+        shrunk by `detection_shrink` (the previous model).
+    level_mix
+        Average this share of the neighbours' level (`gnnimpute.level`, over the
+        `detection_k` nearest neighbours, no training) into the model's level.
+    attn_dropout, weight_decay
+        Dropout on the attention coefficients; Adam's weight decay.
+    preset
+        A named option set (`gnnimpute.presets`, e.g. "paper"); it fills the arguments left at
+        their defaults (an argument passed with its default value is filled too; the CLI tells
+        them apart).
     detection_shrink, detection_k
-        The model predicts the level a gene has where it is detected. The output is multiplied by
+        Level decoder only. The model predicts the level a gene has where it is detected. The output is multiplied by
         d ** detection_shrink, d the (Laplace-smoothed) share of the cell and its `detection_k`
         nearest neighbours in which the gene is detected: 0 keeps the level-if-detected (best on hidden counts), 1
         gives the expected value (genes that are off in a cell type go to 0, best for clustering).
@@ -105,6 +125,8 @@ def impute(
     The annotated AnnData, with
     `layers[key_added]`: imputed values, float32, in normalized-count space (cell i scaled by
     median(L) / L_i, L_i its total counts);
+    `layers[key_added + '_detection']`, `layers[key_added + '_level']` (hurdle decoder):
+    P(detected) in [0, 1] and the level (>= 0, normalized counts);
     `obsm['X_' + key_added]`: the bottleneck embedding (cells x hidden[1]);
     `uns[key_added]`: params, seed, versions, per-epoch losses, QC summary and wall time.
     """
@@ -180,6 +202,10 @@ def impute(
         model, inputs, ei, observed=target, hide_rate=config.hidden_share if predict_draws else 0.0,
         draws=predict_draws, seed=random_state,
     )  # fmt: skip
+    if level_mix > 0:  # average the model's level with the neighbours' (no-training) level
+        knn_level = neighbour_level(target, neighbors[:, :detection_k])
+        level = ((1 - level_mix) * level + level_mix * knn_level).astype(np.float32)
+        del knn_level
     if detection is not None:
         adata.layers[key_added] = blend_layers(level, detection, blend)
         adata.layers[key_added + "_detection"] = detection
@@ -211,6 +237,7 @@ def impute(
             "decoder": decoder,
             "detection_weight": detection_weight,
             "blend": blend if decoder == "hurdle" else "level",
+            "level_mix": level_mix,
             "preset": None,
             "epochs": epochs,
             "patience": patience,

@@ -202,6 +202,13 @@ def _interrupt(signum, frame) -> None:
     "power:x (p^x), gate:a,b (sigmoid(a(p-b))); see docs/method.md.",
 )
 @click.option(
+    "--level-mix",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Average this share of the neighbours' level (mean of the --detection-k neighbours' "
+    "non-zero values, no training) into the model's level.",
+)
+@click.option(
     "--detection-weight",
     default=1.0,
     type=click.FloatRange(min=0),
