@@ -32,7 +32,11 @@ from gnnimpute.graph import knn_indices, neighbourhood_detection, pca
 from gnnimpute.norm import log1p, scale_rows, size_factors
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DATASETS = {"baron": "baron_mouse_pancreas.h5ad", "pbmc": "pbmc4k_top2000.h5ad"}
+DATASETS = {
+    "baron": "baron_mouse_pancreas.h5ad",
+    "pbmc": "pbmc4k_top2000.h5ad",
+    "worm": "worm_neurons.h5ad",  # confirmation only: never choose anything on it
+}
 BLENDS = [
     "level", "expected", "power:0.1", "power:0.25", "power:0.5",
     "gate:40,0.1", "gate:20,0.2", "gate:40,0.3",
@@ -146,6 +150,9 @@ def run(args) -> None:
             if p is None:
                 _emit(rows_path, {**base, "method": f"{args.variant}|level", **extra,
                                   **_score_mask(level, truth, masked, labels, seed)})  # fmt: skip
+            _emit(rows_path, {**base, "method": f"{args.variant}|default", **extra,
+                              **_score_mask(res.layers["gnnimpute"], truth, masked, labels,
+                                            seed)})  # fmt: skip
             _emit(rows_path, {**base, "method": f"{args.variant}|embedding", **extra,
                               **_score_embedding(res.obsm["X_gnnimpute"], labels, seed)})  # fmt: skip
         if args.mcv:
@@ -177,13 +184,23 @@ def _run_mcv(args, name, ds, options, rows_path, done) -> None:
                           **M.mcv_metrics(y, test.X, lib)})  # fmt: skip
 
 
-def summary(out: str) -> None:
+def summary(out: str, seeds: list[int] | None = None) -> None:
+    """Mean over the seeds run, one markdown table per data set (masking, then MCV)."""
     df = pd.read_csv(Path(out) / "rows.csv")
-    cols = ["mse", "pcc", "ari_kmeans", "ari_leiden", "mcv_poisson", "wall_s"]
-    g = df.groupby(["dataset", "protocol", "method"])[cols].mean().round(3)
-    g["n"] = df.groupby(["dataset", "protocol", "method"]).size()
-    with pd.option_context("display.max_rows", 500, "display.width", 200):
-        print(g.to_string())
+    if seeds is not None:  # compare on the same masks only
+        df = df[df["seed"].isin(seeds) | (df["protocol"] == "split")]
+    for (name, protocol), sub in df.groupby(["dataset", "protocol"], sort=False):
+        cols = (["mse", "pcc", "ari_kmeans", "ari_leiden"] if protocol == "mask"
+                else ["mcv_poisson", "mcv_mse"])  # fmt: skip
+        g = sub.groupby("method", sort=False)
+        mean, n = g[cols].mean(), g.size()
+        seeds = g["seed"].apply(lambda s: ",".join(str(v) for v in sorted(s.unique())))
+        print(f"\n{name}, {protocol}\n")
+        print("| method | " + " | ".join(cols) + " | seeds |")
+        print("|---|" + "---:|" * len(cols) + "---|")
+        for m in mean.index:
+            vals = " | ".join("–" if pd.isna(v) else f"{v:.4g}" for v in mean.loc[m])
+            print(f"| {m} | {vals} | {seeds[m]} ({n[m]}) |")
 
 
 def main() -> None:
@@ -199,9 +216,10 @@ def main() -> None:
     ap.add_argument("--mix", action="store_true", help="also the level averaged with knn_level")
     ap.add_argument("--mcv", action="store_true", help="also the MCV split (0.9, seed 0)")
     ap.add_argument("--summary", action="store_true")
+    ap.add_argument("--only-seeds", action="store_true", help="summary of --seeds alone")
     args = ap.parse_args()
     if args.summary:
-        summary(args.out)
+        summary(args.out, [int(s) for s in args.seeds.split(",")] if args.only_seeds else None)
     else:
         run(args)
 

@@ -24,6 +24,7 @@ PAPER = {
     "predict_draws": 0,
     "detection_shrink": 0.0,
     "blend": "level",
+    "level_mix": 0.0,
 }
 
 
@@ -72,4 +73,5 @@ def test_cli_explicit_options_override_the_preset(monkeypatch, tmp_path, sim_h5a
 def test_cli_without_preset_keeps_defaults(monkeypatch, tmp_path, sim_h5ad):
     seen, params = _cli_options(monkeypatch, tmp_path, sim_h5ad)
     assert seen["decoder"] == "hurdle" and seen["lr"] == 3e-3 and seen["weight_decay"] == 0.0
+    assert seen["blend"] == "gate:40,0.1" and seen["level_mix"] == 0.5
     assert params["preset"] is None

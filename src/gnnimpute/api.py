@@ -50,7 +50,7 @@ def impute(
     decoder: str = "hurdle",
     detection_weight: float = 1.0,
     blend: str = DEFAULT_BLEND,
-    level_mix: float = 0.0,
+    level_mix: float = 0.5,
     preset: str | None = None,
     epochs: int = 3000,
     patience: int = 50,

@@ -203,7 +203,7 @@ def _interrupt(signum, frame) -> None:
 )
 @click.option(
     "--level-mix",
-    default=0.0,
+    default=0.5,
     type=click.FloatRange(0, 1),
     help="Average this share of the neighbours' level (mean of the --detection-k neighbours' "
     "non-zero values, no training) into the model's level.",

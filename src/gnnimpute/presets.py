@@ -9,8 +9,8 @@ PRESETS: dict[str, dict] = {
     # expression (here the 2,000 most variable genes, all genes of smaller panels, to keep the
     # first layer affordable on a CPU), 2 GAT layers 512 -> 50 with 3 heads, dropout 0.5,
     # attention dropout 0.6, Adam lr 1e-3 with weight decay 5e-4, patience 200, and an MSE on
-    # hidden entries whose output is the reconstruction itself (no detection head, no blend, one
-    # pass over the complete input).
+    # hidden entries whose output is the reconstruction itself (no detection head, no blend, no
+    # neighbours' level mixed in, one pass over the complete input).
     "paper": {
         "encoder_input": "genes",
         "n_input": 2000,
@@ -26,6 +26,7 @@ PRESETS: dict[str, dict] = {
         "predict_draws": 0,
         "detection_shrink": 0.0,
         "blend": "level",
+        "level_mix": 0.0,
     },
 }
 
