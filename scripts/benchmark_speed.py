@@ -24,7 +24,7 @@ DEFAULT_INPUT = (
 MAGIC_SCRIPT = """
 import sys, anndata as ad
 from gnnimpute.qc import filter_cells_genes
-from gnnimpute.methods.magic_impute import run
+from gnnimpute.benchmark.methods.magic_impute import run
 adata, _ = filter_cells_genes(ad.read_h5ad(sys.argv[1]))
 out = run(adata, seed=0, k=5)
 print(f"MAGIC imputed {out.shape[0]} x {out.shape[1]}", file=sys.stderr)

@@ -5,9 +5,9 @@ import scipy.sparse as sp
 from shared_helpers import FAST
 
 import gnnimpute
+from gnnimpute.benchmark.mask import mask_counts
 from gnnimpute.errors import InputError
 from gnnimpute.graph import knn_indices, pca
-from gnnimpute.mask import mask_counts
 from gnnimpute.norm import log_normalize, scale_rows, size_factors
 
 
@@ -119,10 +119,9 @@ def test_detection_shrink_interpolates_between_level_and_expectation():
 
 
 def test_detection_shrink_recorded_and_off_switch(sim_adata):
-    a = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), **{**FAST, "epochs": 3})
-    b = gnnimpute.impute(
-        ad.AnnData(X=sim_adata.X.copy()), detection_shrink=0, **{**FAST, "epochs": 3}
-    )
+    fast = {**FAST, "epochs": 3, "decoder": "level"}
+    a = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), **fast)
+    b = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), detection_shrink=0, **fast)
     assert a.uns["gnnimpute"]["params"]["detection_shrink"] == 0.1
     assert np.all(a.layers["gnnimpute"] <= b.layers["gnnimpute"] + 1e-5)
     assert np.any(a.layers["gnnimpute"] < b.layers["gnnimpute"] - 1e-3)
@@ -137,13 +136,17 @@ def test_layer_is_exactly_counts_times_median_over_cell_total(sim_adata, monkeyp
         return [observed], np.zeros((observed.shape[0], 8), dtype=np.float32)
 
     def decode_target(model, zs, rows):
-        return zs[0][rows].toarray()
+        return zs[0][rows].toarray(), None
 
     monkeypatch.setattr(gnnimpute.api, "encode_draws", encode_target)
-    monkeypatch.setattr(gnnimpute.api, "decode_rows", decode_target)
+    monkeypatch.setattr(gnnimpute.api, "decode_layers", decode_target)
     counts = sim_adata.X.toarray().astype(np.float64)
     out = gnnimpute.impute(
-        ad.AnnData(X=sp.csr_matrix(counts)), detection_shrink=0.0, **{**FAST, "epochs": 2}
+        ad.AnnData(X=sp.csr_matrix(counts)),
+        decoder="level",
+        level_mix=0.0,
+        detection_shrink=0.0,
+        **{**FAST, "epochs": 2},
     )
     totals = counts.sum(axis=1)
     expected = counts * (np.median(totals) / totals)[:, None]
@@ -164,3 +167,70 @@ def test_output_level_matches_the_normalized_counts(imputed):
     assert 1e6 / np.median(totals) > 10  # so CPM would sit far outside the band
     per_cell = (layer * seen).sum(axis=1) / (normalized * seen).sum(axis=1)
     assert np.corrcoef(per_cell, totals)[0, 1] < 0.5  # no leftover depth scaling
+
+
+def test_hurdle_layers_contract(imputed):
+    """Detection is a probability, the level is non-negative, the default is the documented blend."""
+    from gnnimpute.api import DEFAULT_BLEND
+    from gnnimpute.blend import blend
+
+    p = imputed.layers["gnnimpute_detection"]
+    level = imputed.layers["gnnimpute_level"]
+    for layer in (p, level):
+        assert layer.dtype == np.float32 and layer.shape == imputed.shape
+    assert p.min() >= 0 and p.max() <= 1 and p.std() > 0.01
+    assert level.min() >= 0
+    np.testing.assert_array_equal(imputed.layers["gnnimpute"], blend(level, p, DEFAULT_BLEND))
+    params = imputed.uns["gnnimpute"]["params"]
+    assert params["decoder"] == "hurdle" and params["blend"] == DEFAULT_BLEND
+    # detection is learned: entries observed as detected score higher than observed zeros
+    detected = imputed.X.toarray() > 0
+    assert p[detected].mean() > p[~detected].mean() + 0.1
+
+
+def test_level_decoder_writes_one_layer(sim_adata):
+    out = gnnimpute.impute(
+        ad.AnnData(X=sim_adata.X.copy()), decoder="level", **{**FAST, "epochs": 3}
+    )
+    assert "gnnimpute_detection" not in out.layers and "gnnimpute_level" not in out.layers
+    assert out.uns["gnnimpute"]["params"]["blend"] == "level"
+
+
+def test_blend_is_chosen_and_refused_when_bad(sim_adata):
+    fast = {**FAST, "epochs": 3}
+    out = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), blend="expected", **fast)
+    np.testing.assert_allclose(
+        out.layers["gnnimpute"],
+        out.layers["gnnimpute_level"] * out.layers["gnnimpute_detection"],
+        rtol=1e-6,
+    )
+    with pytest.raises(InputError, match="blend"):
+        gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), blend="gate:1", **fast)
+
+
+def test_preset_paper_fills_defaults_and_explicit_options_win(sim_adata):
+    from gnnimpute.presets import PRESETS
+
+    a = ad.AnnData(X=sim_adata.X.copy())
+    out = gnnimpute.impute(a, preset="paper", epochs=2, lr=2e-3, progress=False)
+    params = out.uns["gnnimpute"]["params"]
+    assert params["preset"] == "paper" and params["lr"] == 2e-3 and params["epochs"] == 2
+    claimed = {k: v for k, v in PRESETS["paper"].items() if k not in ("lr", "n_input")}
+    assert {k: params[k] for k in claimed} == {
+        **claimed,
+        "hidden": [512, 50],
+    }
+    assert params["n_input"] == sim_adata.n_vars  # 2,000 most variable genes: all 300 here
+    assert out.obsm["X_gnnimpute"].shape == (sim_adata.n_obs, 50)
+    assert "gnnimpute_detection" not in out.layers  # level decoder, as published
+
+
+def test_level_mix_one_is_the_neighbours_level(sim_adata):
+    from gnnimpute.benchmark.methods import REGISTRY
+
+    a = ad.AnnData(X=sim_adata.X.copy())
+    out = gnnimpute.impute(a, copy=True, level_mix=1.0, **{**FAST, "epochs": 3})
+    np.testing.assert_allclose(
+        out.layers["gnnimpute_level"], REGISTRY["knn_level"](a, seed=0), rtol=1e-5
+    )
+    assert out.uns["gnnimpute"]["params"]["level_mix"] == 1.0

@@ -12,9 +12,9 @@ import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
 
-import gnnimpute.benchmark as B
-from gnnimpute.mask import make_mask_pair
-from gnnimpute.methods import Method, MethodUnavailable
+import gnnimpute.benchmark.runner as B
+from gnnimpute.benchmark.mask import make_mask_pair
+from gnnimpute.benchmark.methods import Method, MethodUnavailable
 from gnnimpute.norm import scale_rows, size_factors
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -156,7 +156,7 @@ def _write_input(tmp_path):
 
 
 def test_cli_mask_split_evaluate(tmp_path):
-    from gnnimpute.cli_benchmark import evaluate, mask, split
+    from gnnimpute.benchmark.cli import evaluate, mask, split
 
     inp = _write_input(tmp_path)
     runner = CliRunner()
@@ -194,7 +194,7 @@ def test_cli_mask_split_evaluate(tmp_path):
 
 
 def test_cli_benchmark_options(tmp_path):
-    from gnnimpute.cli_benchmark import benchmark
+    from gnnimpute.benchmark.cli import benchmark
 
     r = CliRunner().invoke(
         benchmark,

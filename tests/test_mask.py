@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from gnnimpute.errors import InputError
-from gnnimpute.mask import (
+from gnnimpute.benchmark.mask import (
     make_mask_pair,
     make_split_pair,
     mask_counts,
@@ -20,6 +19,7 @@ from gnnimpute.mask import (
     n_hidden_per_gene,
     split_counts,
 )
+from gnnimpute.errors import InputError
 
 
 def _counts(n_cells=60, n_genes=40, seed=0):

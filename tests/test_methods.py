@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from gnnimpute.mask import method_input
-from gnnimpute.methods import REGISTRY, MethodUnavailable, check_output, get_method
+from gnnimpute.benchmark.mask import method_input
+from gnnimpute.benchmark.methods import REGISTRY, MethodUnavailable, check_output, get_method
 from gnnimpute.norm import size_factors
 
 
@@ -63,7 +63,7 @@ def test_knn_averages_the_neighbours_by_hand():
     X = np.vstack([base[0]] * 4 + [base[1]] * 4)
     X[0, 3] = 0  # cell 0 lost a count
     a = method_input(sp.csr_matrix(X), [f"c{i}" for i in range(8)], [f"g{j}" for j in range(4)])
-    out = REGISTRY["knn"](a, seed=0, k=3, n_pcs=2)
+    out = REGISTRY["knn"].load()(a, seed=0, k=3, n_pcs=2)  # the adapter; the peer fixes k = 15
     norm = X * size_factors(sp.csr_matrix(X))[:, None]
     np.testing.assert_allclose(out[0], norm[1:4].mean(0), rtol=1e-5)  # self left out
     assert out[0, 3] > 0
@@ -114,3 +114,29 @@ def test_registry_and_output_checks():
         check_output(np.zeros((2, 3)), (3, 2), "x")
     with pytest.raises(RuntimeError):
         check_output(np.full((2, 2), np.nan), (2, 2), "x")
+
+
+def test_knn_level_by_hand():
+    """Mean of the neighbours' non-zero values; the gene's non-zero mean where none detects it."""
+    from gnnimpute.level import neighbour_level
+
+    norm = sp.csr_matrix(np.array([[1, 0, 2], [3, 0, 0], [0, 0, 4], [5, 6, 0]], dtype=np.float32))
+    nbrs = np.array([[1, 2], [0, 3], [0, 1], [1, 2]])  # the cell itself is never its neighbour
+    # gene non-zero means: (1 + 3 + 5) / 3 = 3, 6, (2 + 4) / 2 = 3
+    expected = np.array([[3, 6, 4], [3, 6, 2], [2, 6, 2], [3, 6, 4]], dtype=np.float32)
+    np.testing.assert_allclose(neighbour_level(norm, nbrs, chunk=3), expected)
+
+
+def test_knn_level_peer_uses_15_neighbours_on_pca():
+    from gnnimpute.benchmark.methods._util import normalized
+    from gnnimpute.graph import knn_indices, pca
+    from gnnimpute.level import neighbour_level
+    from gnnimpute.norm import log1p
+
+    a = _data()
+    assert REGISTRY["knn_level"].options == {"k": 15} and REGISTRY["knn"].options == {"k": 15}
+    out = REGISTRY["knn_level"](a, seed=0, k=5)  # the peer's own k wins over the benchmark's
+    norm = normalized(a)
+    nbrs = knn_indices(pca(log1p(norm), 50)[0], 15)
+    np.testing.assert_allclose(out, neighbour_level(norm, nbrs), rtol=1e-6)
+    assert out.min() > 0  # every gene detected somewhere gets its level everywhere

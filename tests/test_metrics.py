@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from gnnimpute import metrics as M
-from gnnimpute.mask import make_mask_pair, make_split_pair
+from gnnimpute.benchmark import metrics as M
+from gnnimpute.benchmark.mask import make_mask_pair, make_split_pair
 
 
 def test_hidden_entry_metrics_by_hand():

@@ -58,3 +58,18 @@ def test_reset_parameters_and_repr():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         GNNImputeModel(5, 7, **kwargs)
+
+
+def test_detection_head_and_attention_dropout():
+    torch.manual_seed(0)
+    model = GNNImputeModel(6, 9, hidden=(8, 4), heads=2, attn_dropout=0.6, detection=True).eval()
+    assert model.conv1.dropout == 0.6 and model.conv2.dropout == 0.6
+    x = torch.randn(5, 6)
+    ei = torch.tensor([[0, 1, 2, 3, 4, 1], [1, 0, 3, 2, 0, 4]])
+    with torch.no_grad():
+        h = model.decode_hidden(model.encode(x, ei))
+        p = model.detect_all(h)
+    assert p.shape == (5, 9) and float(p.min()) > 0 and float(p.max()) < 1
+    genes = torch.tensor([7, 2])
+    torch.testing.assert_close(torch.sigmoid(model.detect_genes(h, genes)), p[:, genes])
+    assert GNNImputeModel(6, 9, hidden=(8, 4)).det is None

@@ -10,8 +10,8 @@ from shared_helpers import FAST
 
 import gnnimpute
 import gnnimpute.graph as graph
+from gnnimpute.benchmark.mask import mask_counts
 from gnnimpute.errors import InputError
-from gnnimpute.mask import mask_counts
 from gnnimpute.memory import estimate_peak, parse_size
 from gnnimpute.model import GNNImputeModel
 from gnnimpute.norm import scale_rows, size_factors
@@ -152,11 +152,12 @@ def test_minibatch_loss_is_the_full_batch_loss_split_over_seeds(sim_adata):
     target = scale_rows(sim_adata.X, size_factors(sim_adata.X))
     rng = np.random.default_rng(0)
     entries = ObservedEntries(target, 0.05, rng)
-    loss_fn = GeneBatchLoss(entries, target, 64, torch.device("cpu"))
+    loss_fn = GeneBatchLoss(entries, target, 64, torch.device("cpu"), detection_weight=1.0)
+    pattern, share = loss_fn.observed.tocsr(), entries.train.size / entries.rows.size
     genes, weights = loss_fn.sample_genes(rng)
     x = torch.as_tensor(np.log1p(target.toarray()[:, :20]), dtype=torch.float32)
     edge_index = graph.knn_edge_index(graph.knn_indices(x.numpy(), 5))
-    model = GNNImputeModel(20, target.shape[1], hidden=(16, 8), heads=2).eval()
+    model = GNNImputeModel(20, target.shape[1], hidden=(16, 8), heads=2, detection=True).eval()
     with torch.no_grad():
         full = float(
             loss_fn(model, model.decode_hidden(model.encode(x, torch.as_tensor(edge_index))),
@@ -171,7 +172,10 @@ def test_minibatch_loss_is_the_full_batch_loss_split_over_seeds(sim_adata):
             local = np.full(target.shape[0], -1)
             local[seeds] = np.arange(seeds.size)
             idx = _ranges(ptr, seeds)
-            view = _batch_view(loss_fn, entries, idx[is_train[idx]], local)
+            view = _batch_view(
+                loss_fn, entries, idx[is_train[idx]], local, seeds=seeds, pattern=pattern,
+                share=share,
+            )  # fmt: skip
             z = model.encode(x[nodes], torch.as_tensor(batches.subgraph(nodes)))
             h = model.decode_hidden(z[np.searchsorted(nodes, seeds)])
             m = view.entries.rows.size

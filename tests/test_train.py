@@ -175,3 +175,98 @@ def test_predict_with_hiding_averages_inputs_that_hide_observed_entries():
     full, _ = predict(model, inputs, edge_index)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, full)
+
+
+def _graph_for(n):
+    from gnnimpute.graph import knn_edge_index
+
+    nbrs = np.stack([(np.arange(n) + 1) % n, (np.arange(n) - 1) % n], axis=1)
+    return torch.as_tensor(knn_edge_index(nbrs))
+
+
+def test_early_stopping_restores_weights_validated_in_eval_mode():
+    """The restored weights, in eval mode, reproduce the best validation loss recorded."""
+    from gnnimpute.train import TrainConfig, fit
+
+    t = _target(shape=(40, 30))
+    log_norm = t.copy()
+    log_norm.data = np.log1p(log_norm.data)
+    inputs = GeneInput(log_norm, np.arange(30), CPU)
+    ei = _graph_for(40)
+    torch.manual_seed(0)
+    model = GNNImputeModel(30, 30, hidden=(16, 4), dropout=0.5)
+    cfg = TrainConfig(epochs=30, patience=5, min_epochs=1, lr=1e-2, progress=False,
+                      detection_weight=0.0)  # fmt: skip
+    result = fit(model, inputs, ei, t, cfg, seed=3)
+    best = min(result.history["val_loss"])
+    assert result.history["val_loss"][result.best_epoch - 1] == best
+    # An independent computation: the held-out entries (the first draw of the seed's generator)
+    # hidden from the input, the dense output in eval mode, the MSE at those entries.
+    e = ObservedEntries(t, cfg.val_rate, np.random.default_rng(3))
+    x = inputs.hidden(e.rows[e.val], e.cols[e.val], np.log1p(e.values[e.val]))
+    assert np.isclose(result.validate(model), best, rtol=1e-6) and model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x, ei)[0].numpy()
+        assert np.isclose(
+            np.mean((out[e.rows[e.val], e.cols[e.val]] - e.values[e.val]) ** 2), best, rtol=1e-5
+        )
+        model.train()  # with dropout on (and batch statistics), the same weights score differently
+        train_mode = model(x, ei)[0].numpy()
+    assert not np.isclose(
+        np.mean((train_mode[e.rows[e.val], e.cols[e.val]] - e.values[e.val]) ** 2), best, rtol=1e-3
+    )
+
+
+def test_detection_loss_is_minimized_at_the_detection_share():
+    """Zeros weighted by the hiding rate: a constant logit is best at the share detected."""
+    from gnnimpute.losses import detection_bce
+
+    n_cells, rate = 50, 0.1
+    zeros = torch.zeros(n_cells, 1)
+    zeros[:30] = 1.0  # 20 of 50 detected; 2 of the 20 hidden this step
+    rows, cols = torch.tensor([30, 31]), torch.tensor([0, 0])
+    ones = torch.ones(2)
+    grid = torch.linspace(-3, 3, 601)
+    losses = [
+        float(detection_bce(torch.full((n_cells, 1), float(g)), zeros, rows, cols, ones,
+                            torch.ones(1), rate))
+        for g in grid
+    ]  # fmt: skip
+    p_best = float(torch.sigmoid(grid[int(np.argmin(losses))]))
+    assert abs(p_best - 0.4) < 0.01  # 20 / 50
+    # hand-computed value at logit 0: (0.1 x 30 x log 2 + 2 x log 2) / (0.1 x 50)
+    got = float(
+        detection_bce(torch.zeros(n_cells, 1), zeros, rows, cols, ones, torch.ones(1), rate)
+    )
+    assert np.isclose(got, 5 * np.log(2) / 5, rtol=1e-6)
+
+
+def test_hurdle_loss_adds_the_scaled_detection_term():
+    from gnnimpute.losses import level_scale
+
+    t = _target()
+    e = ObservedEntries(t, 0.1, np.random.default_rng(0))
+    torch.manual_seed(0)
+    model = GNNImputeModel(4, t.shape[1], hidden=(8, 3), detection=True).eval()
+    h = torch.randn(30, 8)
+    plain = GeneBatchLoss(e, t, batch_size=1000, device=CPU)
+    hurdle = GeneBatchLoss(e, t, batch_size=1000, device=CPU, detection_weight=0.5)
+    values = t.toarray()
+    nz = values[values > 0]
+    cols = np.nonzero(values)[1]
+    means = np.bincount(cols, weights=nz) / np.bincount(cols)
+    assert np.isclose(
+        level_scale(e.cols, e.values, t.shape[1]), np.mean((e.values - means[e.cols]) ** 2)
+    )
+    assert np.isclose(hurdle.detection_coef, 0.5 * level_scale(e.cols, e.values, t.shape[1]))
+    genes, weights = plain.sample_genes(np.random.default_rng(0))
+    idx = e.train[:50]
+    with torch.no_grad():
+        diff = float(hurdle(model, h, idx, genes, weights)) - float(
+            plain(model, h, idx, genes, weights)
+        )
+        p = model.detect_all(h).numpy().astype(np.float64)
+    rate = idx.size / e.rows.size
+    bce = rate * -np.log(1 - p)[values == 0].sum() - np.log(p[e.rows[idx], e.cols[idx]]).sum()
+    assert np.isclose(diff, hurdle.detection_coef * bce / (rate * values.size), rtol=1e-4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -12,20 +13,26 @@ import scipy.sparse as sp
 import torch
 
 from ._constants import EMBEDDING_KEY, KEY
+from .blend import blend as blend_layers
+from .blend import parse_blend
 from .errors import InputError
 from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
+from .level import NeighbourLevel
 from .memory import check_memory, estimate_peak
 from .model import GNNImputeModel
 from .norm import log1p, scale_rows, size_factors
+from .presets import preset_options
 from .progress import stage
 from .stream_write import fill_layers, write_h5ad_streamed
-from .train import TrainConfig, decode_rows, encode_draws, fit, resolve_device
+from .train import TrainConfig, decode_layers, encode_draws, fit, resolve_device
 from .train_batch import resolve_batch_cells
 from .validate import check_impute_params, check_output, effective_detection_k
 
 ENCODER_INPUTS = ("pca", "genes")
+DECODERS = ("hurdle", "level")
+DEFAULT_BLEND = "gate:40,0.1"
 
 
 def impute(
@@ -43,6 +50,13 @@ def impute(
     layer_type: str = "gat",
     hidden: tuple[int, int] = (256, 50),
     dropout: float = 0.1,
+    attn_dropout: float = 0.0,
+    weight_decay: float = 0.0,
+    decoder: str = "hurdle",
+    detection_weight: float = 1.0,
+    blend: str = DEFAULT_BLEND,
+    level_mix: float = 0.5,
+    preset: str | None = None,
     epochs: int = 3000,
     patience: int = 50,
     lr: float = 3e-3,
@@ -59,6 +73,7 @@ def impute(
     allow_non_integer: bool = False,
     progress: bool = True,
     qc_summary: dict | None = None,
+    preset_applied: str | None = None,
     batch_cells: int | str | None = "auto",
     stream_to: str | None = None,
     stream_compression: str | None = None,
@@ -88,8 +103,28 @@ def impute(
     ema_decay
         If > 0, return an exponential moving average of the weights (validated in eval mode).
         Off by default: it helped PBMC a little, hurt Baron and doubled the epochs (README).
+    decoder, detection_weight, blend
+        "hurdle" (default): the decoder has two per-gene heads, the level a gene has where it is
+        detected (MSE at hidden non-zeros) and P(detected) (cross-entropy on the entries the
+        encoder sees as zero: observed zeros, label 0, weighted by the hiding rate, and hidden
+        non-zeros, label 1), the latter weighted by `detection_weight` on the level loss's
+        scale. Both go to `layers[key_added + '_level']` and `layers[key_added +
+        '_detection']`; `layers[key_added]` is level x g(p), g given by `blend` (see
+        `gnnimpute.blend`: level, expected, power:x, gate:a,b). "level": the level head alone,
+        shrunk by `detection_shrink` (the previous model).
+    level_mix
+        Average this share of the neighbours' level (`gnnimpute.level`, over the
+        `detection_k` nearest neighbours, no training) into the model's level.
+    attn_dropout, weight_decay
+        Dropout on the attention coefficients; Adam's weight decay.
+    preset_applied
+        The name of a preset whose options the caller has already applied: only recorded.
+    preset
+        A named option set (`gnnimpute.presets`, e.g. "paper"); it fills the arguments left at
+        their defaults (an argument passed with its default value is filled too; the CLI tells
+        them apart).
     detection_shrink, detection_k
-        The model predicts the level a gene has where it is detected. The output is multiplied by
+        Level decoder only. The model predicts the level a gene has where it is detected. The output is multiplied by
         d ** detection_shrink, d the (Laplace-smoothed) share of the cell and its `detection_k`
         nearest neighbours in which the gene is detected: 0 keeps the level-if-detected (best on hidden counts), 1
         gives the expected value (genes that are off in a cell type go to 0, best for clustering).
@@ -107,10 +142,24 @@ def impute(
     The annotated AnnData, with
     `layers[key_added]`: imputed values, float32, in normalized-count space (cell i scaled by
     median(L) / L_i, L_i its total counts);
+    `layers[key_added + '_detection']`, `layers[key_added + '_level']` (hurdle decoder):
+    P(detected) in [0, 1] and the level (>= 0, normalized counts);
     `obsm['X_' + key_added]`: the bottleneck embedding (cells x hidden[1]);
     `uns[key_added]`: params, seed, versions, per-epoch losses, QC summary and wall time.
     """
     start = time.perf_counter()
+    if preset is not None:  # the preset fills the arguments left at their defaults
+        defaults = {
+            n: p.default for n, p in inspect.signature(impute).parameters.items() if n != "adata"
+        }
+        given = {n: v for n, v in locals().items() if n in defaults}
+        chosen = {n: v for n, v in given.items() if _differs(v, defaults[n])}
+        options = {**given, **preset_options(preset), **chosen, "preset": None}
+        options["hidden"] = tuple(options["hidden"])
+        return impute(adata, **{**options, "preset_applied": preset})
+    if decoder not in DECODERS:
+        raise InputError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    parse_blend(blend)
     if copy:
         adata = adata.copy()
     counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
@@ -134,6 +183,7 @@ def impute(
     sizes = dict(
         n_input=n_input or n_pcs, hidden=hidden, heads=heads, gene_batch=gene_batch, k=k,
         predict_draws=predict_draws, streamed=stream_to is not None,
+        n_dense_layers=3 if decoder == "hurdle" else 1,  # blend, detection, level
     )  # fmt: skip
     full = estimate_peak(*counts.shape, counts.nnz, batch_cells=0, **sizes)
     batch = resolve_batch_cells(
@@ -169,13 +219,20 @@ def impute(
         heads=heads,
         layer_type=layer_type,
         dropout=dropout,
+        attn_dropout=attn_dropout,
+        detection=decoder == "hurdle",
     )
     model.gene_scale.copy_(torch.as_tensor(nonzero_mean(target)))
+    if model.det is not None:  # start each gene at its observed detection rate
+        rate = np.clip(np.diff(sp.csc_matrix(counts).indptr) / counts.shape[0], 1e-4, 1 - 1e-4)
+        model.det.bias.data.copy_(torch.as_tensor(np.log(rate / (1 - rate)), dtype=torch.float32))
     model = model.to(dev)
     config = TrainConfig(
         epochs=epochs,
         patience=patience,
         lr=lr,
+        weight_decay=weight_decay,
+        detection_weight=detection_weight if decoder == "hurdle" else 0.0,
         mask_rate=mask_rate,
         val_rate=val_rate,
         gene_batch=gene_batch,
@@ -192,14 +249,29 @@ def impute(
             hide_rate=config.hidden_share if predict_draws else 0.0, draws=predict_draws,
             seed=random_state,
         )  # fmt: skip
+    # the neighbours' (no-training) level, averaged into the model's level
+    level_source = NeighbourLevel(target, neighbors[:, :detection_k]) if level_mix > 0 else None
 
     def dense_chunk(rows: slice) -> dict[str, np.ndarray]:
         """Every dense output layer for the cells in `rows`: what is written, or kept, per chunk."""
-        block = decode_rows(model, zs, rows)
-        if detection_shrink > 0:
-            shrink_rows(block, counts, neighbors[:, :detection_k], detection_shrink, rows)
-        check_output(block, embedding)
-        return {key_added: block}
+        level, detection = decode_layers(model, zs, rows)
+        if level_source is not None:
+            level = ((1 - level_mix) * level + level_mix * level_source.rows(rows)).astype(
+                np.float32
+            )
+        if detection is not None:
+            layers = {
+                key_added: blend_layers(level, detection, blend),
+                key_added + "_detection": detection,
+                key_added + "_level": level,
+            }
+        else:
+            if detection_shrink > 0:
+                shrink_rows(level, counts, neighbors[:, :detection_k], detection_shrink, rows)
+            layers = {key_added: level}
+        for block in layers.values():
+            check_output(block, embedding)
+        return layers
 
     if stream_to is None:
         with stage("output", progress):
@@ -223,6 +295,13 @@ def impute(
             "layer_type": layer_type,
             "hidden": list(hidden),
             "dropout": dropout,
+            "attn_dropout": attn_dropout,
+            "weight_decay": weight_decay,
+            "decoder": decoder,
+            "detection_weight": detection_weight,
+            "blend": blend if decoder == "hurdle" else "level",
+            "level_mix": level_mix,
+            "preset": preset_applied,
             "epochs": epochs,
             "patience": patience,
             "lr": lr,
@@ -251,6 +330,12 @@ def impute(
                 adata, stream_to, dense_chunk, compression=stream_compression, force=True
             )
     return adata
+
+
+def _differs(value, default) -> bool:
+    if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
+        return tuple(value) != tuple(default)
+    return value != default
 
 
 def shrink_by_detection(

@@ -28,6 +28,21 @@ def _hidden_sizes(ctx, param, value: str) -> tuple[int, int]:
     return sizes
 
 
+def _apply_preset(ctx: click.Context, preset: str, params: dict, n_input):
+    """Fill the options left at their defaults from the preset; explicit options win."""
+    from click.core import ParameterSource
+
+    from .presets import preset_options
+
+    for name, value in preset_options(preset).items():
+        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
+            if name == "n_input":
+                n_input = value
+            elif name in params:
+                params[name] = value
+    return n_input
+
+
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(
         format="%(message)s", stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO
@@ -48,7 +63,26 @@ def _run_safely(fn):
         sys.exit(130)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+class _LazyGroup(click.Group):
+    """Loads the benchmark's commands only when named, so `impute` never imports the benchmark."""
+
+    lazy = ("mask", "split", "evaluate", "benchmark")
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            from .benchmark import cli as benchmark_cli
+
+            return getattr(benchmark_cli, name)
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+)
 @click.version_option(__version__, "--version", message="%(version)s")
 def main() -> None:
     """GNNImpute: impute dropout in single-cell RNA-seq counts with a graph-attention autoencoder."""
@@ -151,6 +185,45 @@ def _interrupt(signum, frame) -> None:
     type=FiniteFloatRange(0, 1, max_open=True),
     help="Dropout probability.",
 )
+@click.option(
+    "--attn-dropout",
+    default=0.0,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Dropout on the attention coefficients (GAT).",
+)
+@click.option(
+    "--decoder",
+    type=click.Choice(["hurdle", "level"]),
+    default="hurdle",
+    help="hurdle: learn P(detected) and the level where detected (three layers); "
+    "level: the level only (the previous model).",
+)
+@click.option(
+    "--blend",
+    default="gate:40,0.1",
+    help="Default layer from the hurdle decoder: level x g(p), g one of level, expected, "
+    "power:x (p^x), gate:a,b (sigmoid(a(p-b))); see docs/method.md.",
+)
+@click.option(
+    "--level-mix",
+    default=0.5,
+    type=FiniteFloatRange(0, 1),
+    help="Average this share of the neighbours' level (mean of the --detection-k neighbours' "
+    "non-zero values, no training) into the model's level.",
+)
+@click.option(
+    "--detection-weight",
+    default=1.0,
+    type=FiniteFloatRange(min=0),
+    help="Weight of the detection cross-entropy beside the level MSE (hurdle decoder).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["paper"]),
+    default=None,
+    help="Named option set; options given explicitly override it. paper: the published "
+    "architecture and training (see docs/method.md).",
+)
 @click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
 @click.option(
     "--patience",
@@ -162,6 +235,9 @@ def _interrupt(signum, frame) -> None:
     "--lr", default=3e-3, type=FiniteFloatRange(min=0, min_open=True), help="Adam learning rate."
 )
 @click.option(
+    "--weight-decay", default=0.0, type=FiniteFloatRange(min=0), help="Adam weight decay."
+)
+@click.option(
     "--mask-rate",
     default=0.1,
     type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
@@ -171,8 +247,8 @@ def _interrupt(signum, frame) -> None:
     "--detection-shrink",
     default=0.1,
     type=FiniteFloatRange(0, 1),
-    help="Multiply the imputed level by (share of the neighbourhood where the gene is detected) "
-    "to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",
+    help="Level decoder only: multiply the level by (share of the neighbourhood where the gene "
+    "is detected) to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",
 )
 @click.option(
     "--detection-k",
@@ -265,6 +341,9 @@ def impute(
     """
     _setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
+    preset = params.pop("preset")
+    if preset is not None:
+        n_input = _apply_preset(click.get_current_context(), preset, params, n_input)
 
     def run():
         from .api import impute as impute_api
@@ -306,7 +385,10 @@ def impute(
             summary["n_cells_in"],
             summary["n_genes_in"],
         )
-        stream = should_stream(adata.n_obs, adata.n_vars, choice=out_chunked)
+        stream = should_stream(
+            adata.n_obs, adata.n_vars, n_layers=3 if params["decoder"] == "hurdle" else 1,
+            choice=out_chunked,
+        )  # fmt: skip
         with contextlib.ExitStack() as published_last:
             # A streamed OUTPUT is built in its own temp file, renamed only after the plot is done.
             streamed_tmp = (
@@ -322,6 +404,7 @@ def impute(
                 allow_non_integer=allow_non_integer,
                 progress=not quiet,
                 qc_summary=summary,
+                preset_applied=preset,
                 **params,
             )
             info = adata.uns["gnnimpute"]
@@ -437,7 +520,7 @@ def _write_outputs(
 
     with contextlib.ExitStack() as stack:
         if plot_path is not None:
-            from .report import plot_training_curve
+            from .plots import plot_training_curve
 
             tmp_png = stack.enter_context(
                 atomic_path(plot_path, force=force, tmp_suffix=".tmp.png")
@@ -449,18 +532,6 @@ def _write_outputs(
             adata.write_h5ad(tmp)
     if plot_path is not None:
         log.info("wrote training curve %s", plot_path)
-
-
-def _register_benchmark_commands() -> None:
-    from . import cli_benchmark
-
-    for name in ("mask", "split", "evaluate", "benchmark"):
-        command = getattr(cli_benchmark, name, None)
-        if command is not None:
-            main.add_command(command, name)
-
-
-_register_benchmark_commands()
 
 
 if __name__ == "__main__":

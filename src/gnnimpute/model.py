@@ -24,8 +24,10 @@ class GNNImputeModel(nn.Module):
 
     Encoder: conv(n_input -> hidden[0]) -> BatchNorm -> ReLU -> dropout -> conv(hidden[0] -> hidden[1])
     -> BatchNorm -> ReLU, with multi-head attention averaged (not concatenated), as in the paper.
-    Decoder: Linear -> BatchNorm -> ReLU -> Linear -> softplus. The last layer can be evaluated for a
-    subset of genes (`decode_genes`), so training never builds the dense cells x genes output.
+    Decoder: Linear -> BatchNorm -> ReLU -> Linear -> softplus (the level where detected); with
+    `detection=True` a second last layer gives the logit of P(detected) (a hurdle decoder). The
+    last layers can be evaluated for a subset of genes (`decode_genes`, `detect_genes`), so
+    training never builds the dense cells x genes output.
     """
 
     def __init__(
@@ -37,6 +39,8 @@ class GNNImputeModel(nn.Module):
         heads: int = 3,
         layer_type: str = "gat",
         dropout: float = 0.1,
+        attn_dropout: float = 0.0,
+        detection: bool = False,
     ):
         super().__init__()
         if layer_type not in LAYER_TYPES:
@@ -51,6 +55,8 @@ class GNNImputeModel(nn.Module):
         self.heads = heads
         self.layer_type = layer_type
         self.dropout = dropout
+        self.attn_dropout = attn_dropout
+        self.detection = detection
 
         self.conv1 = self._conv(n_input, self.hidden[0])
         self.norm1 = nn.BatchNorm1d(self.hidden[0])
@@ -59,6 +65,8 @@ class GNNImputeModel(nn.Module):
         self.dec1 = nn.Linear(self.hidden[1], self.hidden[0])
         self.dec_norm = nn.BatchNorm1d(self.hidden[0])
         self.out = nn.Linear(self.hidden[0], n_output)
+        # Hurdle decoder: a second per-gene head gives the logit of P(detected) beside the level.
+        self.det = nn.Linear(self.hidden[0], n_output) if detection else None
         # Per-gene output scale (set from the data, e.g. mean non-zero level): keeps the logits O(1)
         # while genes span orders of magnitude, so one learning rate suits every gene.
         self.register_buffer("gene_scale", torch.ones(n_output))
@@ -67,7 +75,14 @@ class GNNImputeModel(nn.Module):
     def _conv(self, n_in: int, n_out: int) -> nn.Module:
         # Self-loops are part of the graph we build, so the convolutions must not add them again.
         if self.layer_type == "gat":
-            return GATConv(n_in, n_out, heads=self.heads, concat=False, add_self_loops=False)
+            return GATConv(
+                n_in,
+                n_out,
+                heads=self.heads,
+                concat=False,
+                add_self_loops=False,
+                dropout=self.attn_dropout,
+            )
         return GCNConv(n_in, n_out, add_self_loops=False)
 
     def reset_parameters(self) -> None:
@@ -81,6 +96,8 @@ class GNNImputeModel(nn.Module):
             self.out,
         ):
             module.reset_parameters()
+        if self.det is not None:
+            self.det.reset_parameters()
 
     def encode(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         """Bottleneck embedding (n_cells x hidden[1])."""
@@ -103,6 +120,14 @@ class GNNImputeModel(nn.Module):
         """Dense output for the given cells (callers chunk the cells to bound memory)."""
         return F.softplus(self.out(h)) * self.gene_scale
 
+    def detect_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+        """Logits of P(detected) for all cells at the chosen genes (hurdle decoder only)."""
+        return h @ self.det.weight[genes].T + self.det.bias[genes]
+
+    def detect_all(self, h: torch.Tensor) -> torch.Tensor:
+        """P(detected) for the given cells and every gene (callers chunk the cells)."""
+        return torch.sigmoid(self.det(h))
+
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,5 +139,6 @@ class GNNImputeModel(nn.Module):
         return (
             f"{type(self).__name__}({self.n_input} -> {self.hidden[0]} -> {self.hidden[1]} -> "
             f"{self.hidden[0]} -> {self.n_output}, layer_type={self.layer_type!r}, "
-            f"heads={self.heads if self.layer_type == 'gat' else 1}, dropout={self.dropout})"
+            f"heads={self.heads if self.layer_type == 'gat' else 1}, dropout={self.dropout}, "
+            f"attn_dropout={self.attn_dropout}, detection={self.detection})"
         )

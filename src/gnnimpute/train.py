@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .errors import DivergenceError
 from .inputs import EncoderInput
+from .losses import detection_bce, level_scale
 from .model import GNNImputeModel
 from .progress import EpochReporter
 
@@ -42,6 +44,7 @@ class TrainConfig:
     val_rate: float = 0.05
     gene_batch: int = 1024
     zero_weight: float = 0.0
+    detection_weight: float = 1.0
     ema_decay: float = 0.0
     min_epochs: int = 50
     progress: bool = True
@@ -62,6 +65,7 @@ class TrainResult:
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+    validate: Callable[[GNNImputeModel], float] | None = field(default=None, repr=False)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -129,16 +133,23 @@ class GeneBatchLoss:
         *,
         zero_weight: float = 0.0,
         mask_rate: float = 0.1,
+        detection_weight: float = 0.0,
     ):
         n_genes = target.shape[1]
         self.entries = entries
         self.n_genes = n_genes
-        # only the zero term reads it: a cells x genes sparse copy is not free at atlas scale
-        self.observed = sp.csc_matrix(target != 0, dtype=np.float32) if zero_weight > 0 else None
+        # only the zero and detection terms read it: a sparse cells x genes copy is not free at
+        # atlas scale
+        needs_pattern = zero_weight > 0 or detection_weight > 0
+        self.observed = sp.csc_matrix(target != 0, dtype=np.float32) if needs_pattern else None
         # A zero is scored every epoch, a non-zero only when hidden (probability mask_rate), so
         # scaling zeros by mask_rate makes zero_weight the weight of a zero relative to a non-zero.
         self.zero_coef = zero_weight * mask_rate
+        # Hurdle decoder: weight of the detection cross-entropy, on the level loss's scale.
+        self.detection_coef = detection_weight * level_scale(entries.cols, entries.values, n_genes)
         self.device = device
+        # share of observed non-zeros hidden in the scored input; None: idx's share of entries
+        self.hidden_share: float | None = None
         batch_size = min(batch_size, n_genes)
         mass = np.bincount(
             entries.cols, weights=entries.values.astype(np.float64) ** 2, minlength=n_genes
@@ -176,7 +187,45 @@ class GeneBatchLoss:
             zeros = 1.0 - torch.as_tensor(self.observed[:, genes].toarray(), device=self.device)
             gene_w = torch.as_tensor(weights, device=self.device)
             loss = loss + self.zero_coef * torch.sum(gene_w * zeros * out**2)
-        return loss / max(idx.size, 1)
+        loss = loss / max(idx.size, 1)
+        if self.detection_coef > 0 and getattr(model, "det", None) is not None:
+            zeros = 1.0 - torch.as_tensor(self.observed[:, genes].toarray(), device=self.device)
+            bce = detection_bce(
+                model.detect_genes(h, torch.as_tensor(genes, device=self.device)),
+                zeros,
+                rows,
+                cols,
+                w,
+                torch.as_tensor(weights, device=self.device),
+                self.hidden_share
+                if self.hidden_share is not None
+                else idx.size / max(self.entries.rows.size, 1),
+            )
+            loss = loss + self.detection_coef * bce
+        return loss
+
+
+class Validation:
+    """Loss at the held-out entries of the weights as they are now, in eval mode (no dropout).
+
+    The input hides exactly the held-out entries (fixed), so the same weights always score the
+    same: the weights early stopping saves are the weights it validated.
+    """
+
+    def __init__(self, entries, inputs, edge_index, loss_fn, genes, weights):
+        val = entries.val
+        self.x = inputs.hidden(entries.rows[val], entries.cols[val], np.log1p(entries.values[val]))
+        self.edge_index, self.loss_fn, self.idx = edge_index, loss_fn, val
+        self.genes, self.weights = genes, weights
+
+    @torch.no_grad()
+    def __call__(self, model: GNNImputeModel) -> float:
+        was_training = model.training
+        model.eval()
+        h = model.decode_hidden(model.encode(self.x, self.edge_index))
+        loss = float(self.loss_fn(model, h, self.idx, self.genes, self.weights))
+        model.train(was_training)
+        return loss
 
 
 class WeightAverage:
@@ -231,12 +280,14 @@ def fit(
         device,
         zero_weight=config.zero_weight,
         mask_rate=config.mask_rate,
+        detection_weight=config.detection_weight,
     )
     val_genes, val_weights = loss_fn.sample_genes(rng)  # fixed, so validation losses compare
+    validate = Validation(entries, inputs, edge_index, loss_fn, val_genes, val_weights)
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
-    result = TrainResult()
+    result = TrainResult(validate=validate)
     best, best_state, since_best = math.inf, None, 0
     start = time.perf_counter()
     bar = tqdm(
@@ -263,14 +314,11 @@ def fit(
         loss = loss_fn(model, h, batch, *loss_fn.sample_genes(rng))
         loss.backward()
         opt.step()
-        # The validation entries are hidden in every training input, so the same input scores them.
-        with torch.no_grad():
-            scored, h_val = model, h.detach()
-            if ema is not None:  # the average is scored on the same input, in eval mode
-                ema.update(model)
-                scored = ema.model
-                h_val = scored.decode_hidden(scored.encode(x, edge_index))
-            val_loss = float(loss_fn(scored, h_val, entries.val, val_genes, val_weights))
+        scored = model
+        if ema is not None:
+            ema.update(model)
+            scored = ema.model
+        val_loss = validate(scored)  # the weights after this step, in eval mode: those we save
         train_loss = float(loss.detach())
         check_finite(train_loss, val_loss, epoch, config.lr)
         result.history["train_loss"].append(train_loss)
@@ -315,9 +363,26 @@ def predict(
     draws: int = 8,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Imputed matrix (float32, cells x genes) and the embedding, the output in cell chunks.
+    """Imputed level (float32, cells x genes) and the embedding; see `predict_layers`."""
+    level, _, z = predict_layers(
+        model, inputs, edge_index, observed=observed, hide_rate=hide_rate, draws=draws, seed=seed
+    )
+    return level, z
 
-    With `hide_rate` > 0 the prediction is the mean over `draws` inputs that each hide that share
+
+def predict_layers(
+    model: GNNImputeModel,
+    inputs: EncoderInput,
+    edge_index: torch.Tensor,
+    *,
+    observed: sp.csr_matrix | None = None,
+    hide_rate: float = 0.0,
+    draws: int = 8,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Level, P(detected) (None without a detection head) and the embedding, in cell chunks.
+
+    With `hide_rate` > 0 each output is the mean over `draws` inputs that each hide that share
     of the `observed` non-zeros, as training did: a model trained on inputs with entries hidden
     is off-distribution (and predicts low) on the complete input.
     """
@@ -325,11 +390,14 @@ def predict(
         model, inputs, edge_index, observed=observed, hide_rate=hide_rate, draws=draws, seed=seed
     )
     n_cells = embedding.shape[0]
-    out = np.empty((n_cells, model.n_output), dtype=np.float32)
+    level = np.empty((n_cells, model.n_output), dtype=np.float32)
+    prob = np.empty_like(level) if has_detection(model) else None
     for start in range(0, n_cells, OUTPUT_CHUNK):
         rows = slice(start, min(start + OUTPUT_CHUNK, n_cells))
-        out[rows] = decode_rows(model, zs, rows)
-    return out, embedding
+        level[rows], prob_rows = decode_layers(model, zs, rows)
+        if prob is not None:
+            prob[rows] = prob_rows
+    return level, prob, embedding
 
 
 def encode_draws(
@@ -344,8 +412,8 @@ def encode_draws(
 ) -> tuple[list[torch.Tensor], np.ndarray]:
     """The bottleneck embedding of each prediction draw (cells x hidden[1] each) and their mean.
 
-    Only these small matrices are kept; `decode_rows` turns them into output one chunk at a time,
-    so the dense cells x genes output never has to exist as a whole.
+    Only these small matrices are kept; `decode_layers` turns them into output one chunk at a
+    time, so the dense cells x genes output never has to exist as a whole.
     """
     model.eval()
     coo = observed.tocoo() if hide_rate > 0 and observed is not None else None
@@ -366,12 +434,29 @@ def encode_draws(
     return zs, (z_sum / n_draws).cpu().numpy().astype(np.float32)
 
 
-def decode_rows(model: GNNImputeModel, zs: list[torch.Tensor], rows: slice) -> np.ndarray:
-    """Mean decoder output over the draws for the cells in `rows` (float32, rows x genes)."""
+def has_detection(model: GNNImputeModel) -> bool:
+    return getattr(model, "det", None) is not None
+
+
+def decode_layers(
+    model: GNNImputeModel, zs: list[torch.Tensor], rows: slice
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean level and P(detected) (None without a detection head) over the draws, for `rows`."""
     model.eval()
+    detect = has_detection(model)
     with torch.inference_mode():
-        acc = None
+        level = prob = None
         for z in zs:
-            out = model.decode_all(model.decode_hidden(z[rows]))
-            acc = out if acc is None else acc.add_(out)
-        return (acc / len(zs)).cpu().numpy()
+            h = model.decode_hidden(z[rows])
+            out = model.decode_all(h)
+            level = out if level is None else level.add_(out)
+            if detect:
+                p = model.detect_all(h)
+                prob = p if prob is None else prob.add_(p)
+        level = (level / len(zs)).cpu().numpy()
+        return level, (prob / len(zs)).cpu().numpy() if detect else None
+
+
+def decode_rows(model: GNNImputeModel, zs: list[torch.Tensor], rows: slice) -> np.ndarray:
+    """Mean decoder level over the draws for the cells in `rows` (float32, rows x genes)."""
+    return decode_layers(model, zs, rows)[0]

@@ -133,7 +133,11 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
     if entries.train.size == 0 or entries.val.size == 0:
         raise ValueError("too few observed non-zero entries to train and validate on")
     loss_fn = GeneBatchLoss(entries, target, config.gene_batch, device,
-                            zero_weight=config.zero_weight, mask_rate=config.mask_rate)  # fmt: skip
+                            zero_weight=config.zero_weight, mask_rate=config.mask_rate,
+                            detection_weight=config.detection_weight)  # fmt: skip
+    # the detection term reads the seeds' rows of the observed pattern
+    pattern = loss_fn.observed.tocsr() if loss_fn.observed is not None else None
+    n_entries = max(entries.rows.size, 1)
     val_genes, val_weights = loss_fn.sample_genes(rng)
     n_cells = target.shape[0]
     batches = SubgraphBatches(edge_index.cpu().numpy(), n_cells, inputs.full().cpu().numpy(),
@@ -173,8 +177,9 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
             local[seeds] = np.arange(seeds.size)
             seed_entries = _ranges(entry_ptr, seeds)
             batch_loss = _batch_view(
-                loss_fn, entries, seed_entries[train_mask[seed_entries]], local
-            )
+                loss_fn, entries, seed_entries[train_mask[seed_entries]], local,
+                seeds=seeds, pattern=pattern, share=picked.size / n_entries,
+            )  # fmt: skip
             opt.zero_grad(set_to_none=True)
             h = model.decode_hidden(model.encode(x, sub)[seed_pos])
             n_hidden = batch_loss.entries.rows.size
@@ -183,8 +188,9 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
             opt.step()
             with torch.no_grad():
                 val_view = _batch_view(
-                    loss_fn, entries, seed_entries[val_mask[seed_entries]], local
-                )
+                    loss_fn, entries, seed_entries[val_mask[seed_entries]], local,
+                    seeds=seeds, pattern=pattern, share=entries.val.size / n_entries,
+                )  # fmt: skip
                 scored, h_val = model, h.detach()
                 if ema is not None:
                     ema.update(model)
@@ -237,10 +243,16 @@ class _Entries:
         self.rows, self.cols, self.values = rows, cols, values
 
 
-def _batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray):
-    """`loss_fn` restricted to entries `idx`, with rows renumbered into the subgraph."""
+def _batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, pattern, share):
+    """`loss_fn` restricted to entries `idx`, with rows renumbered into the seeds' order.
+
+    The detection term reads the seeds' rows of the observed `pattern` and weights zeros by the
+    `share` of non-zeros hidden across all cells, as in full-batch training.
+    """
     view = copy.copy(loss_fn)
     view.entries = _Entries(local[entries.rows[idx]], entries.cols[idx], entries.values[idx])
+    view.observed = pattern[seeds] if pattern is not None else None
+    view.hidden_share = share
     if loss_fn.zero_coef > 0:
         raise InputError(
             "mini-batch training does not support zero_weight > 0 yet; use --batch-cells 0"

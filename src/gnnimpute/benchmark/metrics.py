@@ -22,9 +22,9 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputError
+from ..errors import InputError
+from ..norm import size_factors
 from .mask import MASK_KEY, masked_counts_from_truth, truth_kind
-from .norm import size_factors
 
 _CHUNK = 512  # rows per chunk in the dense whole-matrix metrics
 POISSON_EPS = 1e-6  # as molecular_cross_validation.mcv_sweep.poisson_nll_loss
@@ -361,7 +361,7 @@ def clustering_metrics(
 
 def imputed_matrix(imputed: ad.AnnData, layer: str | None = None):
     """The imputed values of an IMPUTED file: ``layer``, else layers['gnnimpute'], else X."""
-    from ._constants import KEY
+    from .._constants import KEY
 
     if layer is not None:
         if layer not in imputed.layers:
@@ -409,7 +409,7 @@ def evaluate(
     leiden: bool = True,
 ) -> dict[str, Any]:
     """All metrics of an IMPUTED file against a TRUTH file (from ``mask``) or TEST (``split``)."""
-    from ._constants import TRUTH_LAYER
+    from .._constants import TRUTH_LAYER
 
     kind = truth_kind(truth)
     M = imputed_matrix(imputed, layer)

@@ -1,6 +1,6 @@
 """Run every imputation method on the same held-out data and score them.
 
-For each dataset x masking rate x seed, the counts are masked once (``gnnimpute.mask``); every
+For each dataset x masking rate x seed, the counts are masked once (``gnnimpute.benchmark.mask``); every
 method then receives the *same* input: a fresh AnnData holding only the masked counts and the
 cell/gene names (``mask.method_input``). The TRUTH (original counts, hidden positions, labels,
 simulated pre-dropout counts) stays in this process and is read only by the scoring.
@@ -39,12 +39,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._constants import GROUP_KEY, TRUTH_LAYER
+from ..errors import InputError
+from ..norm import log_normalize, scale_rows, size_factors
 from . import metrics as M
-from ._constants import GROUP_KEY, TRUTH_LAYER
-from .errors import InputError
 from .mask import make_mask_pair, make_split_pair, method_input
 from .methods import DEFAULT_METHODS, PEERS, REGISTRY, Method, MethodUnavailable, get_method
-from .norm import log_normalize, scale_rows, size_factors
 
 DEFAULT_LABEL_KEYS = ("cell_type", "cluster", GROUP_KEY, "label", "labels", "celltype")
 ROWS_FILE = "rows.jsonl"
@@ -80,6 +80,7 @@ class BenchmarkConfig:
     plots: bool = True
     resume: bool = False
     command: str | None = None
+    stage: str | None = None  # "development" or "confirmation": the README section's title
     log: Callable[[str], None] | None = print
 
 
@@ -95,14 +96,14 @@ def load_dataset(spec: str, label_keys: Sequence[str] = DEFAULT_LABEL_KEYS) -> D
     """
     m = _SIM.match(spec)
     if m:
-        from .simulate import simulate_splat
+        from ..simulate import simulate_splat
 
         n_groups = int(m.group(1))
         n_cells, n_genes = (int(m.group(2)), int(m.group(3))) if m.group(2) else SIM_DEFAULT_SIZE
         adata = simulate_splat(n_cells=n_cells, n_genes=n_genes, n_groups=n_groups, random_state=0)
         adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
         return Dataset(spec.replace(":", "_"), adata, GROUP_KEY, simulated=True)
-    from .io import read_input
+    from ..io import read_input
 
     path = Path(spec)
     adata = read_input(path)
@@ -167,8 +168,9 @@ def _rss_mb() -> float:
 def _call(method: Method, adata: ad.AnnData, seed: int, k: int, options: dict) -> dict:
     try:
         t0 = time.perf_counter()
-        out = method(adata, seed=seed, k=k, **options)
-        return {"status": "ok", "wall_s": time.perf_counter() - t0, "out": out}
+        out, embedding = method(adata, seed=seed, k=k, with_embedding=True, **options)
+        res = {"status": "ok", "wall_s": time.perf_counter() - t0, "out": out}
+        return res if embedding is None else {**res, "embedding": embedding}
     except MethodUnavailable as exc:
         return {"status": "skipped", "reason": exc.reason}
     except Exception as exc:
@@ -209,6 +211,9 @@ def _child(conn, method: Method, in_path: str, out_path: str, seed: int, k: int,
         else:
             np.save(out_path + ".npy", np.asarray(out, dtype=np.float32))
             res["path"] = out_path + ".npy"
+        if res.get("embedding") is not None:
+            np.save(out_path + "_embedding.npy", res.pop("embedding"))
+            res["embedding_path"] = out_path + "_embedding.npy"
     res["rss_start_mb"] = rss0
     res["peak_rss_mb"] = _peak_rss_mb(resource)
     conn.send(res)
@@ -256,6 +261,10 @@ def run_isolated(
         p = res.pop("path")
         res["out"] = sp.load_npz(p).tocsr() if p.endswith(".npz") else np.load(p)
         os.unlink(p)
+        if "embedding_path" in res:
+            p = res.pop("embedding_path")
+            res["embedding"] = np.load(p)
+            os.unlink(p)
     return res
 
 
@@ -455,6 +464,8 @@ class _Runner:
                                 out, labels, seed=seed, leiden=self.cfg.leiden, pcs=pcs
                             )
                         )
+                    if labels is not None and res.get("embedding") is not None:
+                        row.update(embedding_clustering(res["embedding"], labels, seed, self.cfg))
                     if cache is not None:
                         _save_cache(cache / f"{method.name}.npz", pcs, out, gene_idx)
                 except InputError as exc:
@@ -483,6 +494,13 @@ class _Runner:
                 row.update(M.mcv_metrics(res["out"], test.X, lib))
             self.log(f"[benchmark]   -> {_summary(row)}")
             self.emit(row)
+
+
+def embedding_clustering(embedding, labels, seed: int, cfg) -> dict:
+    """Clustering scores of a method's own embedding (k-means and Leiden on it directly)."""
+    scores = M.clustering_metrics(None, labels, seed=seed, leiden=cfg.leiden, pcs=embedding)
+    keys = ("ari_kmeans", "nmi_kmeans", "ari_leiden", "nmi_leiden")
+    return {f"{k}_embedding": scores[k] for k in keys if k in scores}
 
 
 def _resources(res: dict) -> dict:
@@ -516,5 +534,5 @@ def run_benchmark(cfg: BenchmarkConfig) -> pd.DataFrame:
     from .report import write_report
 
     df = pd.DataFrame(rows)
-    write_report(df, Path(cfg.out), command=cfg.command, plots=cfg.plots)
+    write_report(df, Path(cfg.out), command=cfg.command, plots=cfg.plots, stage=cfg.stage)
     return df

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._constants import TRUTH_LAYER
-from .errors import InputError
+from .._constants import TRUTH_LAYER
+from ..errors import InputError
 
 MASK_KEY = "mask"  # uns[MASK_KEY] of a TRUTH file
 MIN_NNZ = 3  # genes need MORE than this many non-zero cells to be masked (the paper's rule)

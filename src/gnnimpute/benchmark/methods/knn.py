@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..graph import knn_indices, pca
-from ..norm import log1p
+from ...graph import knn_indices, pca
+from ...norm import log1p
 from ._util import normalized
 
 

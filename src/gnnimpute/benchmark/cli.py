@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from .cli_types import FINITE_FLOAT
-from .errors import InputError
+from ..cli_types import FINITE_FLOAT
+from ..errors import InputError
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -43,19 +43,19 @@ def _fail(exc: InputError):
 
 
 def _write(adata, path: str, force: bool):
-    from .io import write_h5ad_atomic
+    from ..io import write_h5ad_atomic
 
     write_h5ad_atomic(adata, path, force=force)
 
 
 def _load(path: str):
-    from .benchmark import load_dataset
+    from .runner import load_dataset
 
     return load_dataset(path).adata
 
 
 def _check_outputs(paths, force: bool, input_path=None):
-    from .io import check_output_path
+    from ..io import check_output_path
 
     for p in paths:
         check_output_path(p, force=force, input_path=input_path)
@@ -206,7 +206,7 @@ def evaluate(imputed, truth, label_key, layer, json_out, seed):
     "--methods",
     default="all",
     show_default=True,
-    help="Comma-separated: gnnimpute, gnnimpute_gcn, gnnimpute_h1, gnnimpute_h5, gnnimpute_h8, none, knn, magic, scvi, alra; 'all'; 'peers'.",
+    help="Comma-separated: gnnimpute, gnnimpute_gcn, gnnimpute_h1, gnnimpute_h5, gnnimpute_h8, gnnimpute_paper, none, knn, knn_level, magic, scvi, alra; 'all'; 'peers'.",
 )
 @click.option(
     "--train-fracs",
@@ -235,6 +235,12 @@ def evaluate(imputed, truth, label_key, layer, json_out, seed):
     default=None,
     help="Seconds before one method run is stopped and recorded as failed.",
 )
+@click.option(
+    "--stage",
+    type=click.Choice(["development", "confirmation"]),
+    default=None,
+    help="Which split these runs are: titles the README section (keep one output folder each).",
+)
 @click.option("--no-leiden", is_flag=True, help="Skip the Leiden clustering (k-means only).")
 @click.option("--no-plots", is_flag=True, help="Tables only.")
 @click.option("--resume", is_flag=True, help="Keep DIR/rows.jsonl and run only what is missing.")
@@ -254,6 +260,7 @@ def benchmark(
     k,
     settings,
     timeout,
+    stage,
     no_leiden,
     no_plots,
     resume,
@@ -265,7 +272,7 @@ def benchmark(
     settings, 4000 x 20000) or e.g. sim2:1000x2000. Methods that cannot be imported are listed
     as skipped, with the reason.
     """
-    from .benchmark import DEFAULT_LABEL_KEYS, BenchmarkConfig, run_benchmark
+    from .runner import DEFAULT_LABEL_KEYS, BenchmarkConfig, run_benchmark
 
     options: dict[str, dict] = {}
     for item in settings:
@@ -296,6 +303,7 @@ def benchmark(
         leiden=not no_leiden,
         plots=not no_plots,
         resume=resume,
+        stage=stage,
         command="gnnimpute " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else None,
         log=lambda msg: click.echo(msg, err=True),
     )
@@ -311,7 +319,7 @@ COMMANDS = (mask, split, evaluate, benchmark)
 
 @click.group("gnnimpute")
 def _standalone():
-    """The benchmark commands alone (``python -m gnnimpute.cli_benchmark``)."""
+    """The benchmark commands alone (``python -m gnnimpute.benchmark.cli``)."""
 
 
 for _cmd in COMMANDS:
