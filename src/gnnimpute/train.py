@@ -250,6 +250,48 @@ class WeightAverage:
                 mine.copy_(theirs)
 
 
+class EarlyStopping:
+    """Each epoch's bookkeeping, shared by full-batch and mini-batch training.
+
+    Records the losses (a non-finite one stops the run), keeps a copy of the best-scoring
+    weights, and says when `patience` epochs have passed without improvement.
+    """
+
+    def __init__(self, config: TrainConfig, result: TrainResult, bar, reporter):
+        self.config, self.result, self.bar, self.reporter = config, result, bar, reporter
+        self.best, self.best_state, self.since_best = math.inf, None, 0
+
+    def update(self, epoch: int, train_loss: float, val_loss: float, scored) -> bool:
+        """Record an epoch whose weights `scored` gave `val_loss`; True when training should stop."""
+        check_finite(train_loss, val_loss, epoch, self.config.lr)
+        result = self.result
+        result.history["train_loss"].append(train_loss)
+        result.history["val_loss"].append(val_loss)
+        result.epochs_run = epoch
+        if val_loss < self.best:
+            self.best, result.best_epoch, self.since_best = val_loss, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
+        else:
+            self.since_best += 1
+        self.bar.set_postfix(
+            train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch
+        )
+        self.reporter.update(epoch, train_loss, val_loss, result.best_epoch)
+        if self.since_best >= self.config.patience and epoch >= self.config.min_epochs:
+            result.stopped_early = True
+            return True
+        return False
+
+    def finish(self, model: GNNImputeModel, start: float) -> TrainResult:
+        """Close the progress output and restore the best weights into `model`."""
+        self.bar.close()
+        self.reporter.close()
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        self.result.seconds = time.perf_counter() - start
+        return self.result
+
+
 def fit(
     model: GNNImputeModel,
     inputs: EncoderInput,
@@ -288,7 +330,6 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult(validate=validate)
-    best, best_state, since_best = math.inf, None, 0
     start = time.perf_counter()
     bar = tqdm(
         range(1, config.epochs + 1),
@@ -304,6 +345,7 @@ def fit(
         config.min_epochs,
         enabled=config.progress and not sys.stderr.isatty(),
     )
+    stopping = EarlyStopping(config, result, bar, reporter)
     for epoch in reporter.track(bar):
         model.train()
         batch = entries.sample_train(config.mask_rate, rng)
@@ -319,27 +361,9 @@ def fit(
             ema.update(model)
             scored = ema.model
         val_loss = validate(scored)  # the weights after this step, in eval mode: those we save
-        train_loss = float(loss.detach())
-        check_finite(train_loss, val_loss, epoch, config.lr)
-        result.history["train_loss"].append(train_loss)
-        result.history["val_loss"].append(val_loss)
-        result.epochs_run = epoch
-        if val_loss < best:
-            best, result.best_epoch, since_best = val_loss, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
-        else:
-            since_best += 1
-        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch)
-        reporter.update(epoch, train_loss, val_loss, result.best_epoch)
-        if since_best >= config.patience and epoch >= config.min_epochs:
-            result.stopped_early = True
+        if stopping.update(epoch, float(loss.detach()), val_loss, scored):
             break
-    bar.close()
-    reporter.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    result.seconds = time.perf_counter() - start
-    return result
+    return stopping.finish(model, start)
 
 
 def check_finite(train_loss: float, val_loss: float, epoch: int, lr: float) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import sys
 import time
 
@@ -125,7 +124,7 @@ class SubgraphBatches:
 def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch.Tensor,
                   target: sp.csr_matrix, config, *, seed: int = 0):  # fmt: skip
     """`train.fit` with each epoch one pass over seed-cell batches; same result type."""
-    from .train import GeneBatchLoss, ObservedEntries, TrainResult, WeightAverage
+    from .train import EarlyStopping, GeneBatchLoss, ObservedEntries, TrainResult, WeightAverage
 
     device = edge_index.device
     rng = np.random.default_rng(seed)
@@ -150,12 +149,12 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult()
-    best, best_state, since_best = math.inf, None, 0
     start = time.perf_counter()
     reporter = EpochReporter(config.epochs, config.patience, config.min_epochs,
                              enabled=config.progress and not sys.stderr.isatty())  # fmt: skip
     bar = tqdm(range(1, config.epochs + 1), desc="gnnimpute", unit="epoch", file=sys.stderr,
                disable=not (config.progress and sys.stderr.isatty()), dynamic_ncols=True)  # fmt: skip
+    stopping = EarlyStopping(config, result, bar, reporter)
     for epoch in reporter.track(bar):
         model.train()
         picked = entries.sample_train(config.mask_rate, rng)
@@ -206,24 +205,9 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
             n_train += n_hidden
         reporter.step = ""
         train_loss, val_loss = train_sum / max(n_train, 1), val_sum / max(n_val, 1)
-        result.history["train_loss"].append(train_loss)
-        result.history["val_loss"].append(val_loss)
-        result.epochs_run = epoch
-        if val_loss < best:
-            best, result.best_epoch, since_best = val_loss, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
-        else:
-            since_best += 1
-        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch)
-        reporter.update(epoch, train_loss, val_loss, result.best_epoch)
-        if since_best >= config.patience and epoch >= config.min_epochs:
-            result.stopped_early = True
+        if stopping.update(epoch, train_loss, val_loss, scored):
             break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    result.seconds = time.perf_counter() - start
-    return result
+    return stopping.finish(model, start)
 
 
 def _ranges(ptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
