@@ -257,6 +257,10 @@ def test_plot_overwritten_only_with_force(tmp_path, sim_h5ad):
         ("--dropout", "nan"),
         ("--max-counts", "inf"),
         ("--max-pct-mt", "nan"),
+        ("--level-mix", "nan"),
+        ("--attn-dropout", "nan"),
+        ("--weight-decay", "inf"),
+        ("--detection-weight", "nan"),
     ],
 )
 def test_non_finite_options_refused_naming_the_option(tmp_path, sim_h5ad, option, value):
@@ -289,8 +293,10 @@ def test_other_commands_refuse_non_finite_options(tmp_path, sim_h5ad, command, o
 
 
 @pytest.mark.parametrize(
-    "name", ["lr", "zero_weight", "detection_shrink", "ema_decay", "mask_rate"]
-)
+    "name",
+    ["lr", "zero_weight", "detection_shrink", "ema_decay", "mask_rate", "level_mix",
+     "attn_dropout", "weight_decay", "detection_weight"],
+)  # fmt: skip
 def test_api_refuses_non_finite_options(sim_adata, name):
     from gnnimpute.api import impute
 

@@ -165,7 +165,8 @@ def impute(
     counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
     check_impute_params(
         lr=lr, dropout=dropout, mask_rate=mask_rate, val_rate=val_rate, zero_weight=zero_weight,
-        ema_decay=ema_decay, detection_shrink=detection_shrink,
+        ema_decay=ema_decay, detection_shrink=detection_shrink, attn_dropout=attn_dropout,
+        weight_decay=weight_decay, detection_weight=detection_weight, level_mix=level_mix,
     )  # fmt: skip
     validate_counts(
         ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1,

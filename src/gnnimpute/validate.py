@@ -25,6 +25,10 @@ FLOAT_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "zero_weight": (0.0, None, False, False),
     "ema_decay": (0.0, 1.0, False, True),
     "detection_shrink": (0.0, 1.0, False, False),
+    "attn_dropout": (0.0, 1.0, False, True),
+    "weight_decay": (0.0, None, False, False),
+    "detection_weight": (0.0, None, False, False),
+    "level_mix": (0.0, 1.0, False, False),
 }
 
 
