@@ -464,3 +464,13 @@ def test_qc_leaving_fewer_than_k_plus_one_cells_names_k(tmp_path, no_training):
     assert result.exit_code == 1
     line = _one_error_line(result)
     assert "too few cells after QC: 4" in line and "--k 5" in line and "--no-qc" in line
+
+
+def test_bad_blend_is_refused_before_reading_the_input(tmp_path):
+    out = tmp_path / "out.h5ad"
+    missing = tmp_path / "absent.h5ad"  # never read: the option fails first
+    missing.write_text("not an h5ad")
+    result = _invoke("impute", missing, out, "--blend", "gate:1")
+    assert result.exit_code == 2
+    assert "--blend" in result.output and "gate takes 2 number(s)" in result.output
+    assert not out.exists()

@@ -344,6 +344,12 @@ def impute(
     preset = params.pop("preset")
     if preset is not None:
         n_input = _apply_preset(click.get_current_context(), preset, params, n_input)
+    from .blend import parse_blend
+
+    try:  # checked before reading the input, like every other option
+        parse_blend(params["blend"])
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--blend'") from None
 
     def run():
         from .api import impute as impute_api
