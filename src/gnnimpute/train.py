@@ -479,8 +479,3 @@ def decode_layers(
                 prob = p if prob is None else prob.add_(p)
         level = (level / len(zs)).cpu().numpy()
         return level, (prob / len(zs)).cpu().numpy() if detect else None
-
-
-def decode_rows(model: GNNImputeModel, zs: list[torch.Tensor], rows: slice) -> np.ndarray:
-    """Mean decoder level over the draws for the cells in `rows` (float32, rows x genes)."""
-    return decode_layers(model, zs, rows)[0]
