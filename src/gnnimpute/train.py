@@ -387,41 +387,21 @@ def predict(
     draws: int = 8,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Imputed level (float32, cells x genes) and the embedding; see `predict_layers`."""
-    level, _, z = predict_layers(
-        model, inputs, edge_index, observed=observed, hide_rate=hide_rate, draws=draws, seed=seed
-    )
-    return level, z
+    """Imputed level (float32, cells x genes) and the embedding, decoded in cell chunks.
 
-
-def predict_layers(
-    model: GNNImputeModel,
-    inputs: EncoderInput,
-    edge_index: torch.Tensor,
-    *,
-    observed: sp.csr_matrix | None = None,
-    hide_rate: float = 0.0,
-    draws: int = 8,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Level, P(detected) (None without a detection head) and the embedding, in cell chunks.
-
-    With `hide_rate` > 0 each output is the mean over `draws` inputs that each hide that share
-    of the `observed` non-zeros, as training did: a model trained on inputs with entries hidden
-    is off-distribution (and predicts low) on the complete input.
+    With `hide_rate` > 0 the output is the mean over `draws` inputs that each hide that share of
+    the `observed` non-zeros, as training did: a model trained on inputs with entries hidden is
+    off-distribution (and predicts low) on the complete input.
     """
     zs, embedding = encode_draws(
         model, inputs, edge_index, observed=observed, hide_rate=hide_rate, draws=draws, seed=seed
     )
     n_cells = embedding.shape[0]
     level = np.empty((n_cells, model.n_output), dtype=np.float32)
-    prob = np.empty_like(level) if has_detection(model) else None
     for start in range(0, n_cells, OUTPUT_CHUNK):
         rows = slice(start, min(start + OUTPUT_CHUNK, n_cells))
-        level[rows], prob_rows = decode_layers(model, zs, rows)
-        if prob is not None:
-            prob[rows] = prob_rows
-    return level, prob, embedding
+        level[rows] = decode_layers(model, zs, rows)[0]
+    return level, embedding
 
 
 def encode_draws(
@@ -458,16 +438,12 @@ def encode_draws(
     return zs, (z_sum / n_draws).cpu().numpy().astype(np.float32)
 
 
-def has_detection(model: GNNImputeModel) -> bool:
-    return getattr(model, "det", None) is not None
-
-
 def decode_layers(
     model: GNNImputeModel, zs: list[torch.Tensor], rows: slice
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Mean level and P(detected) (None without a detection head) over the draws, for `rows`."""
     model.eval()
-    detect = has_detection(model)
+    detect = getattr(model, "det", None) is not None
     with torch.inference_mode():
         level = prob = None
         for z in zs:
