@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-results/benchmark}
 DOCS=${DOCS:-docs/benchmark}
-STAGES=${STAGES:-"main ablation sim scvi rates mcv confirm confirm_scvi confirm_mcv"}
+STAGES=${STAGES:-"main confirm confirm_mcv mcv sim rates ablation scvi confirm_scvi"}
 LABELS=(--label-key cell_type --label-key cluster --label-key group)
 DEV=(gnnimpute benchmark --out "$OUT/development" --stage development "${LABELS[@]}" --resume)
 CONF=(gnnimpute benchmark --out "$OUT/confirmation" --stage confirmation "${LABELS[@]}" --resume)

@@ -113,8 +113,19 @@ def test_end_to_end_small_benchmark(tmp_path):
     df = B.run_benchmark(cfg)
     out = tmp_path / "out"
     mask_rows = df[df["protocol"] == "mask"]
-    assert len(mask_rows) == 3 * 2 * 2 and set(mask_rows["status"]) == {"ok"}, mask_rows["reason"]
-    assert len(df[df["protocol"] == "split"]) == 3 * 2 * 2
+    # gnnimpute's run also gives the rows of its level and expected-value layers (5 rows per mask)
+    methods = ["gnnimpute", "gnnimpute_level", "gnnimpute_expected", "none", "knn"]
+    assert sorted(set(mask_rows["method"])) == sorted(methods)
+    assert len(mask_rows) == 5 * 2 * 2 and set(mask_rows["status"]) == {"ok"}, mask_rows["reason"]
+    assert len(df[df["protocol"] == "split"]) == 5 * 2 * 2
+    by = mask_rows.set_index(["rate", "seed", "method"])
+    for rate, seed in [(0.1, 0), (0.3, 1)]:
+        level, expected = by.loc[(rate, seed, "gnnimpute_level")], by.loc[(rate, seed, "gnnimpute_expected")]
+        assert level["wall_s"] == by.loc[(rate, seed, "gnnimpute"), "wall_s"]  # one training
+        assert expected["mse"] != level["mse"]  # scored on their own layers, not copied
+        assert np.isnan(level["ari_kmeans_embedding"]) and not np.isnan(
+            by.loc[(rate, seed, "gnnimpute"), "ari_kmeans_embedding"]
+        )
     assert len(df[df["protocol"] == "reference"]) == 1
     for col in ("mse", "mae", "cosine", "ari_kmeans", "ari_leiden", "truth_mse_log", "wall_s",
                 "peak_rss_mb"):  # fmt: skip
@@ -143,6 +154,24 @@ def test_end_to_end_small_benchmark(tmp_path):
     # resume runs nothing new
     df2 = B.run_benchmark(B.BenchmarkConfig(**{**cfg.__dict__, "resume": True, "plots": False}))
     assert len(df2) == len(df)
+
+
+def test_gnnimpute_adapter_layers_are_the_hurdle_decoders(tmp_path):
+    """The _level and _expected rows score level and level x P(detected) of the same training."""
+    from gnnimpute.benchmark.methods import get_method
+
+    ds = B.load_dataset("sim2:60x80")
+    inp = B.method_input(ds.adata.X, ds.adata.obs_names, ds.adata.var_names)
+    out, embedding, extras = get_method("gnnimpute")(
+        inp, seed=0, with_embedding=True, epochs=3, patience=2, predict_draws=1
+    )
+    assert set(extras) == {"level", "expected"} and embedding.shape[0] == 60
+    level, expected = extras["level"], extras["expected"]
+    assert level.shape == expected.shape == out.shape == (60, 80)
+    assert (expected <= level + 1e-6).all() and (expected >= 0).all()
+    ratio = expected[level > 0] / level[level > 0]  # P(detected), a probability
+    assert 0 <= ratio.min() and ratio.max() <= 1 + 1e-6 and ratio.std() > 0
+    assert not np.allclose(out, level)  # the default layer is the gated blend, not the level
 
 
 # --------------------------------------------------------------------------- CLI

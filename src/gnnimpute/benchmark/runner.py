@@ -168,8 +168,8 @@ def _rss_mb() -> float:
 def _call(method: Method, adata: ad.AnnData, seed: int, k: int, options: dict) -> dict:
     try:
         t0 = time.perf_counter()
-        out, embedding = method(adata, seed=seed, k=k, with_embedding=True, **options)
-        res = {"status": "ok", "wall_s": time.perf_counter() - t0, "out": out}
+        out, embedding, extras = method(adata, seed=seed, k=k, with_embedding=True, **options)
+        res = {"status": "ok", "wall_s": time.perf_counter() - t0, "out": out, "extras": extras}
         return res if embedding is None else {**res, "embedding": embedding}
     except MethodUnavailable as exc:
         return {"status": "skipped", "reason": exc.reason}
@@ -214,6 +214,11 @@ def _child(conn, method: Method, in_path: str, out_path: str, seed: int, k: int,
         if res.get("embedding") is not None:
             np.save(out_path + "_embedding.npy", res.pop("embedding"))
             res["embedding_path"] = out_path + "_embedding.npy"
+        extra_paths = {}
+        for name, layer in res.pop("extras").items():
+            extra_paths[name] = f"{out_path}_extra_{name}.npy"
+            np.save(extra_paths[name], np.asarray(layer, dtype=np.float32))
+        res["extra_paths"] = extra_paths
     res["rss_start_mb"] = rss0
     res["peak_rss_mb"] = _peak_rss_mb(resource)
     conn.send(res)
@@ -264,6 +269,10 @@ def run_isolated(
         if "embedding_path" in res:
             p = res.pop("embedding_path")
             res["embedding"] = np.load(p)
+            os.unlink(p)
+        res["extras"] = {}
+        for name, p in res.pop("extra_paths", {}).items():
+            res["extras"][name] = np.load(p)
             os.unlink(p)
     return res
 
@@ -450,28 +459,32 @@ class _Runner:
                    "seed": int(seed), "method": method.name,
                    "options": self.options_text(method)}  # fmt: skip
             row.update(_resources(res))
-            if res["status"] == "ok":
-                out = res["out"]
-                try:
-                    row.update(M.mask_metrics(out, truth.X, masked.X, info["rows"], info["cols"]))
-                    if ds.simulated:
-                        row.update(M.truth_metrics(out, truth.layers[TRUTH_LAYER], truth.X))
-                    pcs = None
-                    if labels is not None:
-                        pcs = M.log_pca(out, seed=seed)
-                        row.update(
-                            M.clustering_metrics(
-                                out, labels, seed=seed, leiden=self.cfg.leiden, pcs=pcs
-                            )
+            for name, out in _outputs(method, res):
+                scored = {**row, "method": name}
+                if out is not None:
+                    try:
+                        scored.update(
+                            M.mask_metrics(out, truth.X, masked.X, info["rows"], info["cols"])
                         )
-                    if labels is not None and res.get("embedding") is not None:
-                        row.update(embedding_clustering(res["embedding"], labels, seed, self.cfg))
-                    if cache is not None:
-                        _save_cache(cache / f"{method.name}.npz", pcs, out, gene_idx)
-                except InputError as exc:
-                    row.update(status="failed", reason=f"scoring: {exc}")
-            self.log(f"[benchmark]   -> {_summary(row)}")
-            self.emit(row)
+                        if ds.simulated:
+                            scored.update(M.truth_metrics(out, truth.layers[TRUTH_LAYER], truth.X))
+                        pcs = None
+                        if labels is not None:
+                            pcs = M.log_pca(out, seed=seed)
+                            scored.update(
+                                M.clustering_metrics(
+                                    out, labels, seed=seed, leiden=self.cfg.leiden, pcs=pcs
+                                )
+                            )
+                        embedding = res.get("embedding") if name == method.name else None
+                        if labels is not None and embedding is not None:
+                            scored.update(embedding_clustering(embedding, labels, seed, self.cfg))
+                        if cache is not None:
+                            _save_cache(cache / f"{name}.npz", pcs, out, gene_idx)
+                    except InputError as exc:
+                        scored.update(status="failed", reason=f"scoring: {exc}")
+                self.log(f"[benchmark]   -> {_summary(scored)}")
+                self.emit(scored)
 
     def run_split(self, ds, base, frac, seed):
         todo = self._pending(base, "split", None, frac, seed)
@@ -490,10 +503,23 @@ class _Runner:
                    "seed": int(seed), "method": method.name,
                    "options": self.options_text(method)}  # fmt: skip
             row.update(_resources(res))
-            if res["status"] == "ok":
-                row.update(M.mcv_metrics(res["out"], test.X, lib))
-            self.log(f"[benchmark]   -> {_summary(row)}")
-            self.emit(row)
+            for name, out in _outputs(method, res):
+                scored = {**row, "method": name}
+                if out is not None:
+                    scored.update(M.mcv_metrics(out, test.X, lib))
+                self.log(f"[benchmark]   -> {_summary(scored)}")
+                self.emit(scored)
+
+
+def _outputs(method: Method, res: dict) -> list[tuple[str, object]]:
+    """(row name, layer) per output of one run: the method's layer, then its extra layers.
+
+    A failed run gives one row with no layer; extra layers share the run's time and memory.
+    """
+    if res["status"] != "ok":
+        return [(method.name, None)]
+    extras = res.get("extras") or {}
+    return [(method.name, res["out"])] + [(f"{method.name}_{n}", x) for n, x in extras.items()]
 
 
 def embedding_clustering(embedding, labels, seed: int, cfg) -> dict:

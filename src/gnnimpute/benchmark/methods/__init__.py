@@ -40,27 +40,35 @@ class Method:
         return importlib.import_module(self.module).run
 
     def __call__(self, adata, *, seed: int = 0, k: int = 5, with_embedding=False, **options):
-        """The output layer; with `with_embedding`, (layer, the method's embedding or None).
+        """The output layer; with `with_embedding`, (layer, embedding or None, extra layers).
 
         An adapter may return (layer, embedding) where the method has one (gnnimpute's
-        obsm['X_gnnimpute']), so the benchmark can also cluster the embedding.
+        obsm['X_gnnimpute']), so the benchmark can also cluster the embedding, and a third item
+        {name: layer} of other outputs of the same run, scored as rows ``<method>_<name>``.
         """
         run = self.load()
         options = {**self.options, **options}
         k = options.pop("k", k)  # a peer may fix its own k (kNN methods prefer more neighbours)
         out = run(adata, seed=seed, k=k, **options)
-        out, embedding = out if isinstance(out, tuple) else (out, None)
+        out, embedding, extras = (*out, {})[:3] if isinstance(out, tuple) else (out, None, {})
         out = check_output(out, adata.shape, self.name)
         if not with_embedding:
             return out
-        return out, None if embedding is None else np.asarray(embedding, dtype=np.float32)
+        extras = {n: check_output(x, adata.shape, f"{self.name}_{n}") for n, x in extras.items()}
+        embedding = None if embedding is None else np.asarray(embedding, dtype=np.float32)
+        return out, embedding, extras
 
 
 _M = "gnnimpute.benchmark.methods."
 REGISTRY: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("gnnimpute", _M + "gnn", "gnnimpute default (GAT, 3 heads)"),
+        Method(
+            "gnnimpute",
+            _M + "gnn",
+            "gnnimpute default (GAT, 3 heads); rows _level and _expected score its other layers",
+            {"with_layers": True},
+        ),
         Method(
             "gnnimpute_gcn", _M + "gnn", "gnnimpute, GCN layers (ablation)", {"layer_type": "gcn"}
         ),

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..._constants import EMBEDDING_KEY, KEY
 from . import MethodUnavailable
 
 
-def run(adata, *, seed: int = 0, k: int = 5, **options):
+def run(adata, *, seed: int = 0, k: int = 5, with_layers: bool = False, **options):
+    """The default layer and the embedding; with `with_layers`, also the hurdle decoder's layers.
+
+    The level and the expected value (level x P(detected)) come from the same training, so the
+    benchmark scores what a user would choose between without training three times.
+    """
     try:
         from ...api import impute
     except ImportError as exc:  # the API module is not there (yet)
         raise MethodUnavailable(f"gnnimpute.api is not importable: {exc}") from exc
     options.setdefault("progress", False)
     out = impute(adata, copy=True, random_state=seed, k=k, **options)
-    return out.layers[KEY], out.obsm[EMBEDDING_KEY]
+    layer, embedding = out.layers[KEY], out.obsm[EMBEDDING_KEY]
+    detection = out.layers.get(KEY + "_detection")
+    if not with_layers or detection is None:
+        return layer, embedding
+    level = out.layers[KEY + "_level"]
+    extras = {"level": level, "expected": (level * detection).astype(np.float32)}
+    return layer, embedding, extras
