@@ -54,7 +54,7 @@ test: setup nfcore-venv
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/scripts:$$PATH" $(BIN)/pytest
 
 benchmark: setup
-	bash scripts/benchmark.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/benchmark.sh
 
 # Fuzz every reader (h5ad, 10x h5, 10x folder, csv, tsv.gz) for FUZZ_SECONDS each (CI runs 3 s).
 FUZZ_SECONDS ?= 600

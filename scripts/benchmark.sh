@@ -62,4 +62,6 @@ for split in development confirmation; do
 done
 cat "$OUT"/development/README_section.md "$OUT"/confirmation/README_section.md \
   > "$DOCS/README_section.md" 2>/dev/null || true
-echo "reports: $OUT/{development,confirmation}/report.html; README section: $DOCS/README_section.md" >&2
+# the README's results block (between its benchmark markers), from both splits' summaries
+python -m gnnimpute.benchmark.readme "$OUT" README.md
+echo "reports: $OUT/{development,confirmation}/report.html; README: results block regenerated" >&2
