@@ -32,6 +32,7 @@ from .progress import EpochReporter
 AUTO_BATCH_CELLS = {"cpu": 4_096, "cuda": 65_536}  # a GPU wants large steps
 FIT_SHARE = 0.8  # full batch "fits" when its estimated peak is under this share of what is free
 CLUSTER_CELLS = 512  # cells per k-means cluster; a batch is batch_cells / CLUSTER_CELLS clusters
+VALIDATION_CELLS = 8_192  # seed cells whose held-out entries drive early stopping
 
 
 def resolve_batch_cells(
@@ -146,9 +147,13 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
     val_mask = np.zeros(entries.rows.size, dtype=bool)
     val_mask[entries.val] = True
 
+    validate = BatchValidation(
+        batches, entries, inputs, loss_fn, entry_ptr, val_mask, pattern, val_genes, val_weights,
+        device, rng=np.random.default_rng(seed + 1),
+    )  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
-    result = TrainResult()
+    result = TrainResult(validate=validate)
     start = time.perf_counter()
     reporter = EpochReporter(config.epochs, config.patience, config.min_epochs,
                              enabled=config.progress and not sys.stderr.isatty())  # fmt: skip
@@ -164,8 +169,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
         )
         train_mask = np.zeros(entries.rows.size, dtype=bool)
         train_mask[picked] = True
-        train_sum = val_sum = 0.0
-        n_train = n_val = 0
+        train_sum, n_train = 0.0, 0
         for step, (seeds, nodes) in enumerate(batches.epoch(rng), start=1):
             reporter.step = f"batch {step}"
             sub = torch.as_tensor(batches.subgraph(nodes), device=device)
@@ -185,29 +189,64 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
             loss = batch_loss(model, h, np.arange(n_hidden), *loss_fn.sample_genes(rng))
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                val_view = _batch_view(
-                    loss_fn, entries, seed_entries[val_mask[seed_entries]], local,
-                    seeds=seeds, pattern=pattern, share=entries.val.size / n_entries,
-                )  # fmt: skip
-                scored, h_val = model, h.detach()
-                if ema is not None:
-                    ema.update(model)
-                    scored = ema.model
-                    h_val = scored.decode_hidden(scored.encode(x, sub)[seed_pos])
-                nv = val_view.entries.rows.size
-                if nv:
-                    val_sum += (
-                        float(val_view(scored, h_val, np.arange(nv), val_genes, val_weights)) * nv
-                    )
-                    n_val += nv
+            if ema is not None:
+                ema.update(model)
             train_sum += float(loss.detach()) * n_hidden
             n_train += n_hidden
+        reporter.step = "validation"
+        scored = ema.model if ema is not None else model
+        # the weights after the epoch's last step, in eval mode: the weights early stopping saves
+        val_loss = validate(scored)
         reporter.step = ""
-        train_loss, val_loss = train_sum / max(n_train, 1), val_sum / max(n_val, 1)
-        if stopping.update(epoch, train_loss, val_loss, scored):
+        if stopping.update(epoch, train_sum / max(n_train, 1), val_loss, scored):
             break
     return stopping.finish(model, start)
+
+
+class BatchValidation:
+    """Eval-mode loss at the held-out entries of a fixed sample of seed batches.
+
+    Like `train.Validation`, the input hides exactly the held-out entries and the model runs
+    without dropout, so the same weights always score the same; a fixed sample of about
+    VALIDATION_CELLS seed cells (with their 2-hop subgraphs) bounds its cost at any scale.
+    """
+
+    def __init__(self, batches, entries, inputs, loss_fn, entry_ptr, val_mask, pattern, genes,
+                 weights, device, *, rng):  # fmt: skip
+        val = entries.val
+        x_val = inputs.hidden(entries.rows[val], entries.cols[val], np.log1p(entries.values[val]))
+        n_entries = max(entries.rows.size, 1)
+        self.genes, self.weights, self.parts = genes, weights, []
+        n_seeds = 0
+        for seeds, nodes in batches.epoch(rng):
+            local = np.full(batches.n_cells, -1, dtype=np.int64)
+            local[seeds] = np.arange(seeds.size)
+            seed_entries = _ranges(entry_ptr, seeds)
+            view = _batch_view(
+                loss_fn, entries, seed_entries[val_mask[seed_entries]], local,
+                seeds=seeds, pattern=pattern, share=val.size / n_entries,
+            )  # fmt: skip
+            if view.entries.rows.size:
+                sub = torch.as_tensor(batches.subgraph(nodes), device=device)
+                x = x_val[torch.as_tensor(nodes, device=x_val.device)].to(device)
+                pos = torch.as_tensor(np.searchsorted(nodes, seeds), device=device)
+                self.parts.append((x, sub, pos, view))
+            n_seeds += seeds.size
+            if n_seeds >= VALIDATION_CELLS:
+                break
+
+    @torch.no_grad()
+    def __call__(self, model: GNNImputeModel) -> float:
+        was_training = model.training
+        model.eval()
+        total = count = 0.0
+        for x, sub, pos, view in self.parts:
+            n = view.entries.rows.size
+            h = model.decode_hidden(model.encode(x, sub)[pos])
+            total += float(view(model, h, np.arange(n), self.genes, self.weights)) * n
+            count += n
+        model.train(was_training)
+        return total / max(count, 1)
 
 
 def _ranges(ptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
