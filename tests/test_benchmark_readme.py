@@ -36,7 +36,7 @@ def test_section_tables_and_verdicts(tmp_path):
     assert "mean of 2 mask seeds" in text
     # means over the two seeds (MSE 2.0 and 3.0 -> 2.5), methods in the README's order
     line = next(ln for ln in text.splitlines() if ln.startswith("| gnnimpute |"))
-    assert "2.5 / 0.5" in line and "0.3 / 0.3" in line
+    assert "2.5 / 0.500" in line and "0.300 / 0.300" in line
     order = [ln.split("|")[1].strip() for ln in text.splitlines() if ln.startswith("| ")][1:]
     assert order[:4] == ["gnnimpute", "knn_level", "knn", "none"]
     # the verdicts are read from the numbers: MSE lost to knn_level, clustering below none and knn

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .report import STAGES, _fmt, compare_to_peers, md_table
+from .report import STAGES, compare_to_peers, md_table
 
 BEGIN, END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
 ORDER = ("gnnimpute", "gnnimpute_level", "gnnimpute_expected", "gnnimpute_paper", "knn_level",
@@ -23,10 +23,19 @@ ORDER = ("gnnimpute", "gnnimpute_level", "gnnimpute_expected", "gnnimpute_paper"
 SHORT = {"baron_mouse_pancreas": "Baron", "pbmc4k_top2000": "PBMC 4k", "worm_neurons": "worm"}
 
 
-def _cell(r: pd.Series | None, cols: list[str], digits: tuple[int, ...]) -> str:
+def _num(value, kind: str) -> str:
+    """Scores in 3 decimals (PCC, ARI), errors in whole units from 100 on, else 3 digits."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if kind == "score":
+        return f"{value:.3f}"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _cell(r: pd.Series | None, cols: list[str], kinds: tuple[str, ...]) -> str:
     if r is None or r["n_ok"] == 0:
         return "–"
-    return " / ".join(_fmt(r.get(c), digits=d) for c, d in zip(cols, digits, strict=True))
+    return " / ".join(_num(r.get(c), k) for c, k in zip(cols, kinds, strict=True))
 
 
 def _row(s: pd.DataFrame, dataset: str, method: str, protocol: str) -> pd.Series | None:
@@ -53,8 +62,8 @@ def split_tables(s: pd.DataFrame) -> list[str]:
         for d in datasets:
             r = _row(s, d, m, "mask")
             cells += [
-                _cell(r, ["mse", "pcc"], (3, 3)),
-                _cell(r, ["ari_kmeans", "ari_leiden"], (2, 2)),
+                _cell(r, ["mse", "pcc"], ("error", "score")),
+                _cell(r, ["ari_kmeans", "ari_leiden"], ("score", "score")),
             ]
         rows.append(cells)
     out = [
@@ -72,7 +81,7 @@ def split_tables(s: pd.DataFrame) -> list[str]:
         mcv_sets = list(dict.fromkeys(d for d, _, _ in mcv))
         table = []
         for m in methods:
-            cells = [_cell(_row(s, d, m, "split"), ["mcv_poisson"], (3,)) for d in mcv_sets]
+            cells = [_cell(_row(s, d, m, "split"), ["mcv_poisson"], ("score",)) for d in mcv_sets]
             if any(c != "–" for c in cells):
                 table.append([m, *cells])
         out += [
