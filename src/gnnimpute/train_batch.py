@@ -176,13 +176,8 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
             x = x_all[torch.as_tensor(nodes, device=x_all.device)].to(device)
             # seeds' positions in the subgraph; the decoder only runs on them
             seed_pos = torch.as_tensor(np.searchsorted(nodes, seeds), device=device)
-            local = np.full(n_cells, -1, dtype=np.int64)
-            local[seeds] = np.arange(seeds.size)
-            seed_entries = _ranges(entry_ptr, seeds)
-            batch_loss = _batch_view(
-                loss_fn, entries, seed_entries[train_mask[seed_entries]], local,
-                seeds=seeds, pattern=pattern, share=picked.size / n_entries,
-            )  # fmt: skip
+            batch_loss = _seed_loss(loss_fn, entries, entry_ptr, train_mask, seeds,
+                                    pattern=pattern, share=picked.size / n_entries)  # fmt: skip
             opt.zero_grad(set_to_none=True)
             h = model.decode_hidden(model.encode(x, sub)[seed_pos])
             n_hidden = batch_loss.entries.rows.size
@@ -219,13 +214,8 @@ class BatchValidation:
         self.genes, self.weights, self.parts = genes, weights, []
         n_seeds = 0
         for seeds, nodes in batches.epoch(rng):
-            local = np.full(batches.n_cells, -1, dtype=np.int64)
-            local[seeds] = np.arange(seeds.size)
-            seed_entries = _ranges(entry_ptr, seeds)
-            view = _batch_view(
-                loss_fn, entries, seed_entries[val_mask[seed_entries]], local,
-                seeds=seeds, pattern=pattern, share=val.size / n_entries,
-            )  # fmt: skip
+            view = _seed_loss(loss_fn, entries, entry_ptr, val_mask, seeds,
+                              pattern=pattern, share=val.size / n_entries)  # fmt: skip
             if view.entries.rows.size:
                 sub = torch.as_tensor(batches.subgraph(nodes), device=device)
                 x = x_val[torch.as_tensor(nodes, device=x_val.device)].to(device)
@@ -247,6 +237,16 @@ class BatchValidation:
             count += n
         model.train(was_training)
         return total / max(count, 1)
+
+
+def _seed_loss(loss_fn, entries, entry_ptr, chosen: np.ndarray, seeds: np.ndarray, *, pattern,
+               share: float):  # fmt: skip
+    """`loss_fn` on the seeds' entries that `chosen` (a mask over all entries) marks."""
+    local = np.full(entry_ptr.size - 1, -1, dtype=np.int64)
+    local[seeds] = np.arange(seeds.size)
+    seed_entries = _ranges(entry_ptr, seeds)
+    return _batch_view(loss_fn, entries, seed_entries[chosen[seed_entries]], local,
+                       seeds=seeds, pattern=pattern, share=share)  # fmt: skip
 
 
 def _ranges(ptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
