@@ -270,3 +270,45 @@ def test_hurdle_loss_adds_the_scaled_detection_term():
     rate = idx.size / e.rows.size
     bce = rate * -np.log(1 - p)[values == 0].sum() - np.log(p[e.rows[idx], e.cols[idx]]).sum()
     assert np.isclose(diff, hurdle.detection_coef * bce / (rate * values.size), rtol=1e-4)
+
+
+def test_device_resident_pieces_match_the_host_path():
+    """What a GPU's hot loop uses (device draw, hidden input, loss at tensor positions, the
+    scattered zero pattern) gives what the host path gives, checked here with CPU tensors."""
+    from gnnimpute.train import scatter_zeros
+
+    t = _target(seed=4, shape=(60, 50))
+    t = sp.csr_matrix(t.toarray() * (np.arange(50) != 7))  # gene 7 has no non-zero at all
+    e = ObservedEntries(t, 0.1, np.random.default_rng(0))
+    dev = e.on_device(CPU)
+    gen = torch.Generator().manual_seed(5)
+    draw = dev.sample_train(0.3, gen)
+    again = dev.sample_train(0.3, torch.Generator().manual_seed(5))
+    assert torch.equal(draw, again)  # the seed fixes the draw
+    assert bool((draw[1:] > draw[:-1]).all()) and np.isin(draw.numpy(), e.train).all()
+    assert abs(draw.numel() / e.train.size - 0.3) < 0.05
+
+    log_norm = t.copy()
+    log_norm.data = np.log1p(log_norm.data)
+    idx = draw.numpy()
+    for inputs in (
+        GeneInput(log_norm, np.arange(0, 50, 2), CPU),
+        ProjectedInput(log_norm, np.random.default_rng(1).normal(size=(50, 6)), CPU),
+    ):
+        host = inputs.hidden(e.rows[idx], e.cols[idx], np.log1p(e.values[idx]))
+        torch.testing.assert_close(dev.hidden_input(inputs, draw), host, rtol=1e-5, atol=1e-5)
+
+    pattern = sp.csc_matrix(t != 0, dtype=np.float32)
+    genes = torch.as_tensor([0, 7, 3, 49, 12])
+    zeros = scatter_zeros(
+        torch.as_tensor(pattern.indptr.astype(np.int64)), torch.as_tensor(pattern.indices),
+        genes, 60,
+    )  # fmt: skip
+    np.testing.assert_array_equal(zeros.numpy(), 1 - pattern[:, genes.numpy()].toarray())
+    assert zeros[:, 1].eq(1).all()  # the empty gene is zero everywhere
+
+    loss = GeneBatchLoss(e, t, batch_size=20, device=CPU, detection_weight=1.0)
+    model = GNNImputeModel(6, 50, hidden=(8, 4), detection=True).eval()
+    h = model.decode_hidden(torch.randn(60, 4))
+    g, w = loss.sample_genes(np.random.default_rng(2))
+    torch.testing.assert_close(loss(model, h, draw, g, w), loss(model, h, idx, g, w))

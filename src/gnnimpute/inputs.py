@@ -37,9 +37,14 @@ class GeneInput(EncoderInput):
         return self._x
 
     def hidden(self, rows, cols, log_values) -> torch.Tensor:
+        x = self._x.clone()
+        if torch.is_tensor(cols):  # entries already on the device
+            pos = torch.as_tensor(self._pos, device=cols.device)[cols.long()]
+            keep = pos >= 0
+            x[rows[keep].long(), pos[keep]] = 0.0
+            return x
         pos = self._pos[cols]
         keep = pos >= 0
-        x = self._x.clone()
         x[
             torch.as_tensor(rows[keep], device=x.device),
             torch.as_tensor(pos[keep], device=x.device),
@@ -63,7 +68,7 @@ class ProjectedInput(EncoderInput):
         return self._x
 
     def hidden(self, rows, cols, log_values) -> torch.Tensor:
-        if self._x.is_cuda:  # the product runs on the device; only the chosen entries travel
+        if self._x.is_cuda or torch.is_tensor(cols):  # on the device; no entry crosses the bus
             return self._x - _device_product(
                 rows, cols, log_values, self._shape, self._device_loadings()
             )
@@ -83,7 +88,7 @@ def _device_product(rows, cols, values, shape, loadings: torch.Tensor) -> torch.
     index = torch.stack(
         [torch.as_tensor(rows, device=dev).long(), torch.as_tensor(cols, device=dev).long()]
     )
-    vals = torch.as_tensor(np.asarray(values, dtype=np.float32), device=dev)
+    vals = torch.as_tensor(values, dtype=torch.float32, device=dev)
     return torch.sparse.mm(
         torch.sparse_coo_tensor(index, vals, shape, check_invariants=False), loadings
     )

@@ -109,6 +109,42 @@ class ObservedEntries:
         batch = np.concatenate(picked)
         return batch if batch.size else self.train[rng.integers(self.train.size, size=1)]
 
+    def on_device(self, device: torch.device) -> DeviceEntries:
+        """The same entries as tensors on `device`, for a training loop that stays there."""
+        return DeviceEntries(self, device)
+
+
+class DeviceEntries:
+    """`ObservedEntries` on a GPU: an epoch's draw and its hidden input never leave the device.
+
+    Copied once; each epoch draws the hidden share with a device generator, so the hot loop does
+    no per-entry work on the host and moves no per-entry arrays across the bus.
+    """
+
+    def __init__(self, entries: ObservedEntries, device: torch.device):
+        self.rows = torch.as_tensor(entries.rows, device=device)
+        self.cols = torch.as_tensor(entries.cols, device=device)
+        self.values = torch.as_tensor(entries.values, device=device)
+        self.log_values = torch.log1p(self.values)
+        self.val = torch.as_tensor(entries.val, device=device).long()
+        self.train = torch.as_tensor(entries.train, device=device).long()
+        self.device = device
+
+    def sample_train(self, rate: float, generator: torch.Generator) -> torch.Tensor:
+        """As `ObservedEntries.sample_train`, with the device's generator (sorted, at least one)."""
+        picked = [
+            part[torch.rand(part.numel(), generator=generator, device=self.device) < rate]
+            for part in torch.split(self.train, SAMPLE_CHUNK)
+        ]
+        batch = torch.cat(picked)
+        if batch.numel():
+            return batch
+        pick = torch.randint(self.train.numel(), (1,), generator=generator, device=self.device)
+        return self.train[pick]
+
+    def hidden_input(self, inputs: EncoderInput, idx: torch.Tensor) -> torch.Tensor:
+        return inputs.hidden(self.rows[idx], self.cols[idx], self.log_values[idx])
+
 
 def _index_dtype(size: int) -> type:
     """int32 where every index fits: half the memory of the per-entry bookkeeping."""
@@ -158,6 +194,8 @@ class GeneBatchLoss:
         self.fixed = np.sort(np.argsort(-mass, kind="stable")[:n_fixed])
         self.others = np.setdiff1d(np.arange(n_genes), self.fixed)
         self.n_sampled = batch_size - n_fixed
+        self._entry_tensors: tuple | None = None  # (entries, rows, cols, values) on the device
+        self._pattern_tensors: tuple | None = None  # (observed, CSC indptr, CSC row indices)
 
     def sample_genes(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A gene batch and each gene's weight (1 for fixed genes, n_others / n_sampled otherwise)."""
@@ -171,38 +209,96 @@ class GeneBatchLoss:
         return genes, weights
 
     def __call__(
-        self, model, h: torch.Tensor, idx: np.ndarray, genes: np.ndarray, weights: np.ndarray
+        self,
+        model,
+        h: torch.Tensor,
+        idx: np.ndarray | torch.Tensor,
+        genes: np.ndarray,
+        weights: np.ndarray,
     ) -> torch.Tensor:
-        local = np.full(self.n_genes, -1, dtype=np.int64)
-        local[genes] = np.arange(genes.size)
-        pos = local[self.entries.cols[idx]]
+        """Loss at entries `idx` (host array, or a tensor already on the device) for a gene batch."""
+        dev = self.device
+        all_rows, all_cols, all_values = self._entries_on_device()
+        idx = torch.as_tensor(idx, device=dev)
+        genes_t = torch.as_tensor(genes, device=dev)
+        gene_w = torch.as_tensor(weights, device=dev)
+        local = torch.full((self.n_genes,), -1, dtype=torch.int64, device=dev)
+        local[genes_t] = torch.arange(genes_t.numel(), device=dev)
+        pos = local[all_cols[idx].long()]
         keep = pos >= 0
-        rows = torch.as_tensor(self.entries.rows[idx][keep].astype(np.int64), device=self.device)
-        cols = torch.as_tensor(pos[keep], device=self.device)
-        values = torch.as_tensor(self.entries.values[idx][keep], device=self.device)
-        w = torch.as_tensor(weights[pos[keep]], device=self.device)
-        out = model.decode_genes(h, torch.as_tensor(genes, device=self.device))
+        rows = all_rows[idx][keep].long()
+        cols = pos[keep]
+        values = all_values[idx][keep]
+        w = gene_w[cols]
+        out = model.decode_genes(h, genes_t)
         loss = torch.sum(w * (out[rows, cols] - values) ** 2)
+        detect = self.detection_coef > 0 and getattr(model, "det", None) is not None
+        zeros = self._observed_zeros(genes_t) if self.zero_coef > 0 or detect else None
         if self.zero_coef > 0:
-            zeros = 1.0 - torch.as_tensor(self.observed[:, genes].toarray(), device=self.device)
-            gene_w = torch.as_tensor(weights, device=self.device)
             loss = loss + self.zero_coef * torch.sum(gene_w * zeros * out**2)
-        loss = loss / max(idx.size, 1)
-        if self.detection_coef > 0 and getattr(model, "det", None) is not None:
-            zeros = 1.0 - torch.as_tensor(self.observed[:, genes].toarray(), device=self.device)
+        n_idx = idx.numel()
+        loss = loss / max(n_idx, 1)
+        if detect:
             bce = detection_bce(
-                model.detect_genes(h, torch.as_tensor(genes, device=self.device)),
+                model.detect_genes(h, genes_t),
                 zeros,
                 rows,
                 cols,
                 w,
-                torch.as_tensor(weights, device=self.device),
+                gene_w,
                 self.hidden_share
                 if self.hidden_share is not None
-                else idx.size / max(self.entries.rows.size, 1),
+                else n_idx / max(self.entries.rows.size, 1),
             )
             loss = loss + self.detection_coef * bce
         return loss
+
+    def _entries_on_device(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """rows, cols, values as tensors: shared memory on the CPU, one copy per entry set on a GPU."""
+        cached = self._entry_tensors
+        if cached is None or cached[0] is not self.entries:
+            e = self.entries
+            tensors = tuple(
+                torch.as_tensor(a, device=self.device) for a in (e.rows, e.cols, e.values)
+            )
+            self._entry_tensors = cached = (e, *tensors)
+        return cached[1:]
+
+    def _observed_zeros(self, genes: torch.Tensor) -> torch.Tensor:
+        """1 at the observed zeros of the gene batch (cells x batch), built where the model is.
+
+        Scatters the batch genes' non-zeros from a CSC copy of the pattern kept on the device, so
+        no dense block of the pattern is made on the host and copied over each epoch. On the CPU
+        the dense block is sliced directly (its memory layout fixes the CPU results of a seed).
+        """
+        if self.device.type == "cpu":
+            return 1.0 - torch.as_tensor(self.observed[:, genes.numpy()].toarray())
+        cached = self._pattern_tensors
+        if cached is None or cached[0] is not self.observed:
+            csc = self.observed.tocsc()
+            cached = self._pattern_tensors = (
+                self.observed,
+                torch.as_tensor(csc.indptr.astype(np.int64), device=self.device),
+                torch.as_tensor(csc.indices, device=self.device),
+            )
+        return scatter_zeros(cached[1], cached[2], genes, self.observed.shape[0])
+
+
+def scatter_zeros(
+    indptr: torch.Tensor, row_index: torch.Tensor, genes: torch.Tensor, n_rows: int
+) -> torch.Tensor:
+    """1 - pattern[:, genes] as a dense (n_rows x genes) tensor, from the pattern's CSC arrays."""
+    dev = indptr.device
+    starts = indptr[genes]
+    lengths = indptr[genes + 1] - starts
+    batch_col = torch.repeat_interleave(torch.arange(genes.numel(), device=dev), lengths)
+    first = torch.cumsum(lengths, 0) - lengths
+    offsets = torch.arange(int(lengths.sum()), device=dev) + torch.repeat_interleave(
+        starts - first, lengths
+    )
+    zeros = torch.ones(n_rows, genes.numel(), device=dev)
+    zeros[row_index[offsets].long(), batch_col] = 0.0
+    return zeros
 
 
 class Validation:
@@ -215,7 +311,8 @@ class Validation:
     def __init__(self, entries, inputs, edge_index, loss_fn, genes, weights):
         val = entries.val
         self.x = inputs.hidden(entries.rows[val], entries.cols[val], np.log1p(entries.values[val]))
-        self.edge_index, self.loss_fn, self.idx = edge_index, loss_fn, val
+        self.edge_index, self.loss_fn = edge_index, loss_fn
+        self.idx = torch.as_tensor(val, device=loss_fn.device)  # moved once, not per epoch
         self.genes, self.weights = genes, weights
 
     @torch.no_grad()
@@ -346,11 +443,21 @@ def fit(
         enabled=config.progress and not sys.stderr.isatty(),
     )
     stopping = EarlyStopping(config, result, bar, reporter)
+    # On a GPU the epoch's draw, the hidden input and the loss's entries stay on the device; on
+    # the CPU the host draw is kept (it fixes the CPU results of a seed).
+    on_device = entries.on_device(device) if device.type == "cuda" else None
+    generator = torch.Generator(device=device).manual_seed(seed) if on_device else None
     for epoch in reporter.track(bar):
         model.train()
-        batch = entries.sample_train(config.mask_rate, rng)
-        hide = np.concatenate([entries.val, batch])
-        x = inputs.hidden(entries.rows[hide], entries.cols[hide], np.log1p(entries.values[hide]))
+        if on_device is not None:
+            batch = on_device.sample_train(config.mask_rate, generator)
+            x = on_device.hidden_input(inputs, torch.cat([on_device.val, batch]))
+        else:
+            batch = entries.sample_train(config.mask_rate, rng)
+            hide = np.concatenate([entries.val, batch])
+            x = inputs.hidden(
+                entries.rows[hide], entries.cols[hide], np.log1p(entries.values[hide])
+            )
         opt.zero_grad(set_to_none=True)
         h = model.decode_hidden(model.encode(x, edge_index))
         loss = loss_fn(model, h, batch, *loss_fn.sample_genes(rng))
