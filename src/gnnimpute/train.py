@@ -109,6 +109,10 @@ class ObservedEntries:
         batch = np.concatenate(picked)
         return batch if batch.size else self.train[rng.integers(self.train.size, size=1)]
 
+    def hidden_input(self, inputs: EncoderInput, idx: np.ndarray) -> torch.Tensor:
+        """The encoder input with entries `idx` hidden (their log values removed)."""
+        return inputs.hidden(self.rows[idx], self.cols[idx], np.log1p(self.values[idx]))
+
     def on_device(self, device: torch.device) -> DeviceEntries:
         """The same entries as tensors on `device`, for a training loop that stays there."""
         return DeviceEntries(self, device)
@@ -310,7 +314,7 @@ class Validation:
 
     def __init__(self, entries, inputs, edge_index, loss_fn, genes, weights):
         val = entries.val
-        self.x = inputs.hidden(entries.rows[val], entries.cols[val], np.log1p(entries.values[val]))
+        self.x = entries.hidden_input(inputs, val)
         self.edge_index, self.loss_fn = edge_index, loss_fn
         self.idx = torch.as_tensor(val, device=loss_fn.device)  # moved once, not per epoch
         self.genes, self.weights = genes, weights
@@ -454,10 +458,7 @@ def fit(
             x = on_device.hidden_input(inputs, torch.cat([on_device.val, batch]))
         else:
             batch = entries.sample_train(config.mask_rate, rng)
-            hide = np.concatenate([entries.val, batch])
-            x = inputs.hidden(
-                entries.rows[hide], entries.cols[hide], np.log1p(entries.values[hide])
-            )
+            x = entries.hidden_input(inputs, np.concatenate([entries.val, batch]))
         opt.zero_grad(set_to_none=True)
         h = model.decode_hidden(model.encode(x, edge_index))
         loss = loss_fn(model, h, batch, *loss_fn.sample_genes(rng))

@@ -163,10 +163,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
     for epoch in reporter.track(bar):
         model.train()
         picked = entries.sample_train(config.mask_rate, rng)
-        hide = np.concatenate([entries.val, picked])
-        x_all = inputs.hidden(
-            entries.rows[hide], entries.cols[hide], np.log1p(entries.values[hide])
-        )
+        x_all = entries.hidden_input(inputs, np.concatenate([entries.val, picked]))
         train_mask = np.zeros(entries.rows.size, dtype=bool)
         train_mask[picked] = True
         train_sum, n_train = 0.0, 0
@@ -209,7 +206,7 @@ class BatchValidation:
     def __init__(self, batches, entries, inputs, loss_fn, entry_ptr, val_mask, pattern, genes,
                  weights, device, *, rng):  # fmt: skip
         val = entries.val
-        x_val = inputs.hidden(entries.rows[val], entries.cols[val], np.log1p(entries.values[val]))
+        x_val = entries.hidden_input(inputs, val)
         n_entries = max(entries.rows.size, 1)
         self.genes, self.weights, self.parts = genes, weights, []
         n_seeds = 0
