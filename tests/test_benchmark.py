@@ -120,7 +120,10 @@ def test_end_to_end_small_benchmark(tmp_path):
     assert len(df[df["protocol"] == "split"]) == 5 * 2 * 2
     by = mask_rows.set_index(["rate", "seed", "method"])
     for rate, seed in [(0.1, 0), (0.3, 1)]:
-        level, expected = by.loc[(rate, seed, "gnnimpute_level")], by.loc[(rate, seed, "gnnimpute_expected")]
+        level, expected = (
+            by.loc[(rate, seed, "gnnimpute_level")],
+            by.loc[(rate, seed, "gnnimpute_expected")],
+        )
         assert level["wall_s"] == by.loc[(rate, seed, "gnnimpute"), "wall_s"]  # one training
         assert expected["mse"] != level["mse"]  # scored on their own layers, not copied
         assert np.isnan(level["ari_kmeans_embedding"]) and not np.isnan(
