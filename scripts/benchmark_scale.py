@@ -31,6 +31,7 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "docs" / "scale.json"
 SIZES = (10_000, 25_000, 50_000, 100_000)
 LOGNORMAL_SIGMA = 0.3
+README_BEGIN, README_END = "<!-- scale:begin -->", "<!-- scale:end -->"
 
 
 def resample(counts: sp.csr_matrix, n_cells: int, *, seed: int = 0) -> sp.csr_matrix:
@@ -191,6 +192,8 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "scale_table.md")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "scale.png")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md",
+                        help="README whose scale block gets the table ('' for none).")  # fmt: skip
     parser.add_argument("--tag", default="", help="Suffix for the row names, e.g. -5ep.")
     parser.add_argument(
         "impute_args", nargs="*", help="Extra `gnnimpute impute` options (after --)."
@@ -214,6 +217,11 @@ def main() -> int:
                 results = [r for r in results if r["name"] != name] + [row]
                 args.results.write_text(json.dumps(results, indent=1) + "\n")
     write_report(results, args.png, args.table)
+    if str(args.readme) not in ("", "."):
+        from gnnimpute.benchmark.readme import splice
+
+        block = f"{README_BEGIN}\n{args.table.read_text()}{README_END}"
+        splice(args.readme, block, begin=README_BEGIN, end=README_END)
     print(args.table.read_text())
     return 0
 

@@ -147,7 +147,7 @@ def test_ranges():
 def test_minibatch_loss_is_the_full_batch_loss_split_over_seeds(sim_adata):
     """In eval mode the seed batches of an epoch partition the full-batch loss exactly."""
     from gnnimpute.train import GeneBatchLoss, ObservedEntries
-    from gnnimpute.train_batch import _batch_view
+    from gnnimpute.train_batch import batch_view
 
     target = scale_rows(sim_adata.X, size_factors(sim_adata.X))
     rng = np.random.default_rng(0)
@@ -172,7 +172,7 @@ def test_minibatch_loss_is_the_full_batch_loss_split_over_seeds(sim_adata):
             local = np.full(target.shape[0], -1)
             local[seeds] = np.arange(seeds.size)
             idx = _ranges(ptr, seeds)
-            view = _batch_view(
+            view = batch_view(
                 loss_fn, entries, idx[is_train[idx]], local, seeds=seeds, pattern=pattern,
                 share=share,
             )  # fmt: skip

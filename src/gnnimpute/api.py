@@ -20,6 +20,7 @@ from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
 from .inputs import GeneInput, ProjectedInput
 from .io import validate_counts
 from .level import NeighbourLevel
+from .loss_cells import resolve_loss_cells
 from .memory import check_memory, estimate_peak
 from .model import GNNImputeModel
 from .norm import log1p, scale_rows, size_factors
@@ -75,6 +76,7 @@ def impute(
     qc_summary: dict | None = None,
     preset_applied: str | None = None,
     batch_cells: int | str | None = "auto",
+    loss_cells: int | str | None = "auto",
     stream_to: str | None = None,
     stream_compression: str | None = None,
 ) -> ad.AnnData:
@@ -133,6 +135,10 @@ def impute(
     batch_cells
         Seed cells per mini-batch (each trained with its 2-hop neighbourhood); 0 or None trains
         full-batch; "auto" switches to mini-batches where full-batch would be slower or too big.
+    loss_cells
+        Full-batch training only: cells whose loss is scored per epoch, a fresh random sample
+        each epoch (the encoder still runs on every cell); 0 or None scores every cell; "auto"
+        is 16,384 on a CPU (no effect on smaller data) and every cell on a GPU.
     stream_to
         If set, write the annotated AnnData to this .h5ad (replacing it), with the dense layers
         produced and written one cell chunk at a time; they are then not kept in `adata`.
@@ -186,6 +192,8 @@ def impute(
         predict_draws=predict_draws, streamed=stream_to is not None,
         n_dense_layers=3 if decoder == "hurdle" else 1,  # blend, detection, level
     )  # fmt: skip
+    scored_cells = resolve_loss_cells(loss_cells, counts.shape[0], dev)
+    sizes["loss_cells"] = scored_cells
     full = estimate_peak(*counts.shape, counts.nnz, batch_cells=0, **sizes)
     batch = resolve_batch_cells(
         batch_cells, counts.shape[0], dev, full_batch_bytes=full.total,
@@ -241,6 +249,7 @@ def impute(
         ema_decay=ema_decay,
         progress=progress,
         batch_cells=batch,
+        loss_cells=scored_cells,
     )
     with stage("training", progress):
         result = fit(model, inputs, ei, target, config, seed=random_state)
@@ -310,6 +319,7 @@ def impute(
             "val_rate": val_rate,
             "device": str(dev),
             "batch_cells": batch,
+            "loss_cells": scored_cells,
             "threads": torch.get_num_threads(),
             "allow_non_integer": allow_non_integer,
         },

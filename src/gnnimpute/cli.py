@@ -308,6 +308,11 @@ def _interrupt(signum, frame) -> None:
     help="Seed cells per mini-batch (2-hop subgraphs); 0 = full batch; auto = by size.",
 )
 @click.option(
+    "--loss-cells",
+    default="auto",
+    help="Full batch: cells scored per epoch, a random sample (0 = all; auto = 16384 on CPU).",
+)
+@click.option(
     "--out-chunked/--no-out-chunked",
     default=None,
     help="Write the dense layers chunk by chunk (default: when they exceed 1 GiB).",

@@ -45,21 +45,24 @@ def estimate_peak(
     k: int = 5,
     predict_draws: int = 8,
     batch_cells: int = 0,
+    loss_cells: int = 0,
     streamed: bool = False,
     n_dense_layers: int = 1,
 ) -> Estimate:
     """Peak resident bytes of `impute` for this input and these options."""
     train_cells = n_cells if not batch_cells else min(n_cells, _subgraph_cells(batch_cells, k))
-    per_cell = (
-        ACTIVATION_FLOATS_PER_CELL
-        * 4
-        * (heads * hidden[0] + hidden[0] + min(gene_batch, n_genes) + n_input)
+    # mini-batches decode their seeds, full batch its scored cells (every cell, or a sample)
+    decoded_cells = batch_cells or loss_cells or n_cells
+    per_float = ACTIVATION_FLOATS_PER_CELL * 4
+    training = per_float * (
+        train_cells * (heads * hidden[0] + n_input)
+        + min(train_cells, decoded_cells) * (hidden[0] + min(gene_batch, n_genes))
     )
     dense = n_cells * n_genes * 4 * n_dense_layers
     parts = {
         "base": int(BASE_BYTES),
         "sparse counts": int(BYTES_PER_NNZ * nnz),
-        "training": int(per_cell * train_cells),
+        "training": int(training),
         # draws keep cells x hidden[1] each; the graph costs ~ (2k + 1) edges per cell
         "prediction": int(
             n_cells * (4 * hidden[1] * max(1, predict_draws) + 3 * 4 * heads * hidden[0])

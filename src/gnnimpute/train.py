@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .errors import DivergenceError
 from .inputs import EncoderInput
+from .loss_cells import LossCells
 from .losses import detection_bce, level_scale
 from .model import GNNImputeModel
 from .progress import EpochReporter
@@ -49,6 +50,7 @@ class TrainConfig:
     min_epochs: int = 50
     progress: bool = True
     batch_cells: int = 0  # > 0: mini-batches of this many seed cells (train_batch.py)
+    loss_cells: int = 0  # > 0: full batch scores this many random cells per epoch (loss_cells.py)
 
     @property
     def hidden_share(self) -> float:
@@ -312,10 +314,15 @@ class Validation:
     same: the weights early stopping saves are the weights it validated.
     """
 
-    def __init__(self, entries, inputs, edge_index, loss_fn, genes, weights):
+    def __init__(self, entries, inputs, edge_index, loss_fn, genes, weights, *, cells=None):
         val = entries.val
         self.x = entries.hidden_input(inputs, val)
         self.edge_index, self.loss_fn = edge_index, loss_fn
+        self.cells = None
+        if cells is not None:  # score a fixed sample of cells (LossCells), the same every epoch
+            sample = cells.draw()
+            self.loss_fn, val = cells.view(sample, val)
+            self.cells = torch.as_tensor(sample, device=loss_fn.device)
         self.idx = torch.as_tensor(val, device=loss_fn.device)  # moved once, not per epoch
         self.genes, self.weights = genes, weights
 
@@ -323,7 +330,8 @@ class Validation:
     def __call__(self, model: GNNImputeModel) -> float:
         was_training = model.training
         model.eval()
-        h = model.decode_hidden(model.encode(self.x, self.edge_index))
+        z = model.encode(self.x, self.edge_index)
+        h = model.decode_hidden(z if self.cells is None else z[self.cells])
         loss = float(self.loss_fn(model, h, self.idx, self.genes, self.weights))
         model.train(was_training)
         return loss
@@ -426,7 +434,14 @@ def fit(
         detection_weight=config.detection_weight,
     )
     val_genes, val_weights = loss_fn.sample_genes(rng)  # fixed, so validation losses compare
-    validate = Validation(entries, inputs, edge_index, loss_fn, val_genes, val_weights)
+    n_cells = target.shape[0]
+    # its own generator: scoring every cell leaves the seed's results as they were
+    cells = (
+        LossCells(entries, loss_fn, n_cells, config.loss_cells, np.random.default_rng([seed, 1]))
+        if 0 < config.loss_cells < n_cells
+        else None
+    )
+    validate = Validation(entries, inputs, edge_index, loss_fn, val_genes, val_weights, cells=cells)
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
@@ -448,8 +463,9 @@ def fit(
     )
     stopping = EarlyStopping(config, result, bar, reporter)
     # On a GPU the epoch's draw, the hidden input and the loss's entries stay on the device; on
-    # the CPU the host draw is kept (it fixes the CPU results of a seed).
-    on_device = entries.on_device(device) if device.type == "cuda" else None
+    # the CPU the host draw is kept (it fixes the CPU results of a seed). A cell sample is drawn
+    # on the host.
+    on_device = entries.on_device(device) if device.type == "cuda" and cells is None else None
     generator = torch.Generator(device=device).manual_seed(seed) if on_device else None
     for epoch in reporter.track(bar):
         model.train()
@@ -460,8 +476,14 @@ def fit(
             batch = entries.sample_train(config.mask_rate, rng)
             x = entries.hidden_input(inputs, np.concatenate([entries.val, batch]))
         opt.zero_grad(set_to_none=True)
-        h = model.decode_hidden(model.encode(x, edge_index))
-        loss = loss_fn(model, h, batch, *loss_fn.sample_genes(rng))
+        z = model.encode(x, edge_index)
+        if cells is None:
+            loss = loss_fn(model, model.decode_hidden(z), batch, *loss_fn.sample_genes(rng))
+        else:
+            sample = cells.draw()
+            scored_loss, positions = cells.view(sample, batch)
+            h = model.decode_hidden(z[torch.as_tensor(sample, device=device)])
+            loss = scored_loss(model, h, positions, *loss_fn.sample_genes(rng))
         loss.backward()
         opt.step()
         scored = model

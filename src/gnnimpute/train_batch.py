@@ -242,7 +242,7 @@ def _seed_loss(loss_fn, entries, entry_ptr, chosen: np.ndarray, seeds: np.ndarra
     local = np.full(entry_ptr.size - 1, -1, dtype=np.int64)
     local[seeds] = np.arange(seeds.size)
     seed_entries = _ranges(entry_ptr, seeds)
-    return _batch_view(loss_fn, entries, seed_entries[chosen[seed_entries]], local,
+    return batch_view(loss_fn, entries, seed_entries[chosen[seed_entries]], local,
                        seeds=seeds, pattern=pattern, share=share)  # fmt: skip
 
 
@@ -263,7 +263,7 @@ class _Entries:
         self.rows, self.cols, self.values = rows, cols, values
 
 
-def _batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, pattern, share):
+def batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, pattern, share):
     """`loss_fn` restricted to entries `idx`, with rows renumbered into the seeds' order.
 
     The detection term reads the seeds' rows of the observed `pattern` and weights zeros by the

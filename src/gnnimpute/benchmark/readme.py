@@ -128,14 +128,14 @@ def section(results: Path) -> str:
     return "\n".join(parts)
 
 
-def splice(readme: Path, text: str) -> None:
-    """Replace the marked block of the README (atomically: temp file, then rename)."""
+def splice(readme: Path, text: str, *, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the block from `begin` to `end` (`text` includes both) atomically: temp file, rename."""
     readme = Path(readme)
     old = readme.read_text()
-    if BEGIN not in old or END not in old:
-        raise SystemExit(f"{readme}: no {BEGIN} ... {END} block to replace")
-    head, rest = old.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
+    if begin not in old or end not in old:
+        raise SystemExit(f"{readme}: no {begin} ... {end} block to replace")
+    head, rest = old.split(begin, 1)
+    tail = rest.split(end, 1)[1]
     fd, tmp = tempfile.mkstemp(dir=readme.parent, prefix=".README.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(head + text + tail)
