@@ -42,8 +42,11 @@ class LossCells:
     def __init__(self, entries, loss_fn, n_cells: int, n_sample: int, rng: np.random.Generator):
         self.entries, self.loss_fn, self.rng = entries, loss_fn, rng
         self.n_cells, self.n_sample = n_cells, n_sample
-        # the detection term reads the sampled rows of the observed pattern
+        # The detection term reads the sampled rows of the observed pattern: keep it by rows only.
+        # Every loss is then taken through `view`, so the column copy goes (a sparse copy of the
+        # matrix at atlas scale).
         self.pattern = loss_fn.observed.tocsr() if loss_fn.observed is not None else None
+        loss_fn.observed = None
         self.n_entries = max(entries.rows.size, 1)
 
     def draw(self) -> np.ndarray:
