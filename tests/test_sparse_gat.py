@@ -40,3 +40,26 @@ def test_sparse_gat_matches_gatconv_values_and_gradients(shuffle):
 def test_sparse_gat_rejects_unsupported_configuration():
     with pytest.raises(ValueError, match="concat=False"):
         SparseGATConv(4, 2, heads=2, concat=True, add_self_loops=False)
+
+
+def test_sparse_gat_initialises_like_gatconv_without_importing_pyg():
+    """Same draws in the same order: a seed gives PyG's weights, and the generator ends in the
+    same state, so every later draw (dropout, sampling) is unchanged too."""
+    import subprocess
+    import sys
+
+    for bias in (True, False):
+        torch.manual_seed(3)
+        ref = GATConv(9, 4, heads=3, concat=False, add_self_loops=False, dropout=0.2, bias=bias)
+        after_ref = torch.rand(3)
+        torch.manual_seed(3)
+        new = SparseGATConv(9, 4, heads=3, concat=False, add_self_loops=False, dropout=0.2,
+                            bias=bias)  # fmt: skip
+        after_new = torch.rand(3)
+        assert list(new.state_dict()) == list(ref.state_dict())
+        for key, value in ref.state_dict().items():
+            torch.testing.assert_close(new.state_dict()[key], value, rtol=0, atol=0)
+        torch.testing.assert_close(after_new, after_ref, rtol=0, atol=0)
+    code = "import sys, gnnimpute.api; print('torch_geometric' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # the default GAT model never imports PyG

@@ -7,19 +7,20 @@ took half of all training time. Here each head's aggregation is a sparse (cells 
 product with the attention weights as values, and the gradient of the weights is a sampled
 dense product at the edges (`torch.sparse.sampled_addmm`): memory is edges x heads plus
 cells x heads x channels, and the same code runs on CPU and CUDA.
+
+The layer has `GATConv`'s parameters, state dict and initialisation (the same draws in the same
+order), so a seed gives the same model as with PyG; it does not import PyG, whose import costs
+~2.5 s of CPU (it pulls in torch._dynamo) on every run.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
 import torch.nn.functional as F
-
-with warnings.catch_warnings():  # torch_geometric's import-time jit.script deprecation is not ours
-    warnings.simplefilter("ignore", FutureWarning)
-    from torch_geometric.nn import GATConv
-    from torch_geometric.utils import softmax
+from torch import nn
 
 
 class EdgeStructure:
@@ -91,17 +92,34 @@ class _Aggregate(torch.autograd.Function):
 _LAST: dict = {}  # the last graph's EdgeStructure, keyed by the edge_index tensor's identity
 
 
-class SparseGATConv(GATConv):
-    """`GATConv` (same parameters and state dict) for one node set, heads averaged, no self-loops.
+class SparseGATConv(nn.Module):
+    """PyG's `GATConv` (same parameters, state dict and initialisation) for one node set, heads
+    averaged, no self-loops.
 
     Only the configuration the model uses is supported: `concat=False`, `add_self_loops=False`,
     no edge features. The forward pass equals `GATConv`'s up to float rounding.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, heads: int = 1, **kwargs):
-        if kwargs.get("concat", True) or kwargs.get("add_self_loops", True):
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1, *,
+                 concat: bool = True, add_self_loops: bool = True, dropout: float = 0.0,
+                 negative_slope: float = 0.2, bias: bool = True):  # fmt: skip
+        if concat or add_self_loops:
             raise ValueError("SparseGATConv supports concat=False, add_self_loops=False only")
-        super().__init__(in_channels, out_channels, heads=heads, **kwargs)
+        super().__init__()
+        self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
+        self.dropout, self.negative_slope = dropout, negative_slope
+        self.lin = _GlorotLinear(in_channels, heads * out_channels)
+        self.att_src = nn.Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, out_channels))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+        _glorot(self.att_src)
+        _glorot(self.att_dst)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
     @staticmethod
     def _edges(edge_index: torch.Tensor, n_nodes: int) -> EdgeStructure:
@@ -118,10 +136,42 @@ class SparseGATConv(GATConv):
         a_src = (h * self.att_src).sum(dim=-1)
         a_dst = (h * self.att_dst).sum(dim=-1)
         alpha = F.leaky_relu(a_src[edges.src] + a_dst[edges.dst], self.negative_slope)
-        alpha = softmax(alpha, edges.dst, num_nodes=x.shape[0])
+        alpha = _edge_softmax(alpha, edges.dst, x.shape[0])
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         out = _Aggregate.apply(alpha.T.contiguous(), h.transpose(0, 1).contiguous(), edges)
         out = out.mean(dim=0)
-        if self.res is not None:
-            out = out + self.res(x)
         return out + self.bias if self.bias is not None else out
+
+
+class _GlorotLinear(nn.Module):
+    """PyG's `Linear(n_in, n_out, bias=False, weight_initializer="glorot")`: its state dict and
+    draws (it initialises once when built and again with its layer)."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.in_channels, self.out_channels = n_in, n_out
+        self.weight = nn.Parameter(torch.empty(n_out, n_in))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _glorot(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
+def _glorot(weight: torch.Tensor) -> None:
+    bound = math.sqrt(6.0 / (weight.size(-2) + weight.size(-1)))
+    weight.data.uniform_(-bound, bound)
+
+
+def _edge_softmax(alpha: torch.Tensor, dst: torch.Tensor, n_nodes: int) -> torch.Tensor:
+    """Softmax of edge scores (edges x heads) over each target's incoming edges, as PyG's."""
+    index = dst.view(-1, 1).expand_as(alpha)
+    size = (n_nodes, alpha.shape[1])
+    peak = alpha.new_zeros(size).scatter_reduce_(
+        0, index, alpha.detach(), reduce="amax", include_self=False
+    )
+    out = (alpha - peak.index_select(0, dst)).exp()
+    total = alpha.new_zeros(size).scatter_add_(0, index, out) + 1e-16
+    return out / total.index_select(0, dst)

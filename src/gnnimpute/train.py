@@ -95,9 +95,13 @@ class ObservedEntries:
         self.values = coo.data[order].astype(np.float32)
         perm = rng.permutation(self.rows.size)
         n_val = round(val_rate * self.rows.size)
-        perm = perm.astype(_index_dtype(self.rows.size))
-        self.val = np.sort(perm[:n_val])
-        self.train = np.sort(perm[n_val:])
+        # sorted positions by a mask, not by sorting the permutation: O(n), the same arrays
+        is_val = np.zeros(self.rows.size, dtype=bool)
+        is_val[perm[:n_val]] = True
+        del perm
+        index = _index_dtype(self.rows.size)
+        self.val = np.flatnonzero(is_val).astype(index)
+        self.train = np.flatnonzero(~is_val).astype(index)
 
     def sample_train(self, rate: float, rng: np.random.Generator) -> np.ndarray:
         """Each training entry independently with probability `rate` (at least one), sorted.
