@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Mini-batch vs full-batch accuracy on Baron and PBMC 4k, mask seeds 0-2 (issue 9):
 # `gnnimpute mask` + `impute --batch-cells 0|N` + `evaluate`, then mean and spread per mode.
-#   bash scripts/minibatch_accuracy.sh [OUT_DIR]       (about 12 default runs: ~30 min idle)
+#   bash scripts/minibatch_accuracy.sh [OUT_DIR]       (12 default runs: ~20 min idle)
+#   OPTION=--loss-cells VALUE=1024 bash scripts/minibatch_accuracy.sh OUT_DIR
+#       the same for full batch scoring VALUE random cells per epoch against scoring all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-minibatch_accuracy}
 DATA=${DATA:-../shared/data}
-BATCH=${BATCH:-512}
+OPTION=${OPTION:---batch-cells}
+VALUE=${VALUE:-${BATCH:-512}}
 G=".venv/bin/gnnimpute"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
@@ -14,15 +17,15 @@ for spec in baron_mouse_pancreas:cell_type pbmc4k_top2000:cluster; do
   name=${spec%%:*}; label=${spec##*:}
   for seed in 0 1 2; do
     $G mask "$DATA/$name.h5ad" "$OUT/$name.m$seed.h5ad" "$OUT/$name.t$seed.h5ad" --seed "$seed" --force
-    for batch in 0 "$BATCH"; do
+    for batch in 0 "$VALUE"; do
       tag="$OUT/$name.s$seed.b$batch"
-      $G impute "$OUT/$name.m$seed.h5ad" "$tag.h5ad" --seed 0 --batch-cells "$batch" --force --quiet
+      $G impute "$OUT/$name.m$seed.h5ad" "$tag.h5ad" --seed 0 "$OPTION" "$batch" --force --quiet
       $G evaluate "$tag.h5ad" "$OUT/$name.t$seed.h5ad" --label-key "$label" --json "$tag.json" >/dev/null
       rm -f "$tag.h5ad"
     done
   done
 done
-.venv/bin/python - "$OUT" <<'PY'
+.venv/bin/python - "$OUT" "$OPTION" <<'PY'
 import json, sys
 from pathlib import Path
 import numpy as np
@@ -32,7 +35,7 @@ for f in sorted(Path(sys.argv[1]).glob("*.json")):
     m = json.loads(f.read_text())
     flat = {k: v for k, v in m.items() if isinstance(v, (int, float))}
     rows.setdefault((name, batch), []).append(flat)
-print("| data | batch cells | n | " + " | ".join(["mse", "pcc", "ari_kmeans"]) + " |")
+print(f"| data | {sys.argv[2].lstrip('-').replace('-', ' ')} | n | " + " | ".join(["mse", "pcc", "ari_kmeans"]) + " |")
 print("|---|---:|---:|---:|---:|---:|")
 for (name, batch), ms in sorted(rows.items()):
     cells = []
