@@ -183,6 +183,11 @@ def write_report(results: list[dict], png: Path, md: Path) -> None:
     md.write_text("\n".join(lines) + "\n")
 
 
+def readme_block(table: str) -> str:
+    """The README's scale block: the table between its markers."""
+    return f"{README_BEGIN}\n{table.rstrip()}\n{README_END}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
@@ -192,8 +197,9 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "scale_table.md")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "scale.png")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md",
-                        help="README whose scale block gets the table ('' for none).")  # fmt: skip
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="README whose scale block gets the table (default: the repository's "
+                        "README when the results are the default docs/scale.json).")  # fmt: skip
     parser.add_argument("--tag", default="", help="Suffix for the row names, e.g. -5ep.")
     parser.add_argument(
         "impute_args", nargs="*", help="Extra `gnnimpute impute` options (after --)."
@@ -217,11 +223,11 @@ def main() -> int:
                 results = [r for r in results if r["name"] != name] + [row]
                 args.results.write_text(json.dumps(results, indent=1) + "\n")
     write_report(results, args.png, args.table)
-    if str(args.readme) not in ("", "."):
+    readme = args.readme or (ROOT / "README.md" if args.results == RESULTS else None)
+    if readme is not None:
         from gnnimpute.benchmark.readme import splice
 
-        block = f"{README_BEGIN}\n{args.table.read_text()}{README_END}"
-        splice(args.readme, block, begin=README_BEGIN, end=README_END)
+        splice(readme, readme_block(args.table.read_text()), begin=README_BEGIN, end=README_END)
     print(args.table.read_text())
     return 0
 

@@ -10,6 +10,8 @@ OUT=${1:-minibatch_accuracy}
 DATA=${DATA:-../shared/data}
 OPTION=${OPTION:---batch-cells}
 VALUE=${VALUE:-${BATCH:-512}}
+# comparing full-batch variants: keep both sides full batch whatever the free memory
+PIN=(); [ "$OPTION" = "--batch-cells" ] || PIN=(--batch-cells 0)
 G=".venv/bin/gnnimpute"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
@@ -19,7 +21,7 @@ for spec in baron_mouse_pancreas:cell_type pbmc4k_top2000:cluster; do
     $G mask "$DATA/$name.h5ad" "$OUT/$name.m$seed.h5ad" "$OUT/$name.t$seed.h5ad" --seed "$seed" --force
     for batch in 0 "$VALUE"; do
       tag="$OUT/$name.s$seed.b$batch"
-      $G impute "$OUT/$name.m$seed.h5ad" "$tag.h5ad" --seed 0 "$OPTION" "$batch" --force --quiet
+      $G impute "$OUT/$name.m$seed.h5ad" "$tag.h5ad" --seed 0 "$OPTION" "$batch" "${PIN[@]}" --force --quiet
       $G evaluate "$tag.h5ad" "$OUT/$name.t$seed.h5ad" --label-key "$label" --json "$tag.json" >/dev/null
       rm -f "$tag.h5ad"
     done

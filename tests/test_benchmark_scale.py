@@ -53,8 +53,7 @@ def test_slopes_table_plot_and_readme_block(bench, tmp_path):
     assert "pbmc: fitted log-log slope of peak RSS against cells: 1.00" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{bench.README_BEGIN}\nold\n{bench.README_END}\ntail\n")
-    splice(readme, f"{bench.README_BEGIN}\n{table}{bench.README_END}",
-           begin=bench.README_BEGIN, end=bench.README_END)  # fmt: skip
+    splice(readme, bench.readme_block(table), begin=bench.README_BEGIN, end=bench.README_END)
     text = readme.read_text()
     assert "old" not in text and text.endswith(f"{bench.README_END}\ntail\n")
     assert text.count("| pbmc-40k |") == 1

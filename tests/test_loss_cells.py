@@ -39,12 +39,13 @@ def test_sampling_every_cell_gives_the_full_loss(sim_adata):
     with torch.no_grad():
         full = float(loss_fn(model, h, entries.train, genes, weights))
     cells = LossCells(entries, loss_fn, n, n, np.random.default_rng(1))
-    assert loss_fn.observed is None  # the column copy of the pattern is dropped
     sample = cells.draw()
     np.testing.assert_array_equal(sample, np.arange(n))
-    view, positions = cells.view(sample, entries.train)
-    assert positions.size == entries.train.size
+    view = cells.view(sample, entries.train)
+    assert view.entries.rows.size == entries.train.size
+    loss_fn.observed = None  # as fit does: the views need only the sampler's by-rows copy
     with torch.no_grad():
+        positions = np.arange(entries.train.size)
         sampled = float(view(model, h[sample], positions, genes, weights))
     assert sampled == pytest.approx(full, rel=1e-5)
 
@@ -61,9 +62,11 @@ def test_cell_samples_estimate_the_full_loss(sim_adata):
         for _ in range(200):
             sample = cells.draw()
             assert sample.size == n // 4 and np.unique(sample).size == sample.size
-            view, positions = cells.view(sample, entries.train)
+            view = cells.view(sample, entries.train)
             rows = view.entries.rows
             assert rows.min() >= 0 and rows.max() < sample.size  # renumbered into the sample
+            np.testing.assert_array_equal(np.unique(rows), np.arange(sample.size))
+            positions = np.arange(rows.size)
             losses.append(float(view(model, h[sample], positions, genes, weights)))
     assert np.std(losses) > 0  # the samples differ
     assert np.mean(losses) == pytest.approx(full, rel=0.03)
@@ -75,10 +78,14 @@ def test_resolve_loss_cells():
     assert resolve_loss_cells("auto", 2_000, cpu) == 0  # small data: every cell, as before
     assert resolve_loss_cells("auto", 10**6, torch.device("cuda")) == 0
     assert resolve_loss_cells("500", 1_000, cpu) == 500
+    assert resolve_loss_cells(1_000, 1_000, cpu) == 0  # a sample of every cell is every cell
+    assert resolve_loss_cells("0", 1_000, cpu) == 0
     assert resolve_loss_cells(None, 1_000, cpu) == 0
-    for bad in (-1, "many"):
+    for bad in (-1, "many", 0.5, 100.0, True):
         with pytest.raises(InputError, match="loss_cells"):
             resolve_loss_cells(bad, 1_000, cpu)
+    with pytest.raises(InputError, match="at least 64"):
+        resolve_loss_cells(8, 1_000, cpu)
 
 
 def test_memory_estimate_counts_only_the_scored_cells_in_the_decoder():
@@ -108,8 +115,22 @@ def test_training_on_cell_samples_stays_accurate(sim_adata):
     assert np.mean(err[n // 2]) < 1.35 * np.mean(err[0]), err
 
 
-def test_small_data_results_do_not_depend_on_the_option(sim_adata):
-    """'auto' scores every cell below 16,384 cells: the same seed gives the same output."""
-    a = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), **{**FAST, "epochs": 3})
-    b = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), loss_cells=0, **{**FAST, "epochs": 3})
-    np.testing.assert_array_equal(a.layers["gnnimpute"], b.layers["gnnimpute"])
+def test_training_scores_a_sample_and_records_it(sim_adata):
+    """The sampled path runs end to end (training, validation on a fixed sample, zero term too)."""
+    n = sim_adata.n_obs
+    every = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), **{**FAST, "epochs": 4})
+    sampled = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), loss_cells=n // 2,
+                               **{**FAST, "epochs": 4})  # fmt: skip
+    assert every.uns["gnnimpute"]["params"]["loss_cells"] == 0
+    assert sampled.uns["gnnimpute"]["params"]["loss_cells"] == n // 2
+    a, b = every.layers["gnnimpute"], sampled.layers["gnnimpute"]
+    assert np.isfinite(b).all() and b.shape == a.shape
+    assert not np.array_equal(a, b)  # the loss really was taken on a sample
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9  # ... estimating the same thing
+    zero = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), loss_cells=n // 2,
+                            zero_weight=0.5, decoder="level", **{**FAST, "epochs": 3})  # fmt: skip
+    assert np.isfinite(zero.layers["gnnimpute"]).all()
+    # mini-batches score their seeds: the option is not recorded as in effect
+    mini = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), batch_cells=40, loss_cells=n // 2,
+                            **{**FAST, "epochs": 2})  # fmt: skip
+    assert mini.uns["gnnimpute"]["params"]["loss_cells"] == 0

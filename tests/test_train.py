@@ -324,11 +324,12 @@ def test_pinned_zero_pattern_serves_only_its_gene_batch(sim_adata):
     loss_fn = GeneBatchLoss(entries, target, 64, torch.device("cpu"), detection_weight=1.0)
     val_genes, _ = loss_fn.sample_genes(rng)
     loss_fn.pin_zeros(val_genes)
-    pinned = loss_fn._observed_zeros(torch.as_tensor(val_genes))
+    pinned = loss_fn._pinned(val_genes)
     assert pinned is loss_fn._pinned_zeros[2]  # served, not rebuilt
     dense = target.toarray()
     np.testing.assert_array_equal(pinned.numpy(), (dense[:, val_genes] == 0).astype(np.float32))
     other, _ = loss_fn.sample_genes(rng)
     assert not np.array_equal(other, val_genes)
+    assert loss_fn._pinned(other) is None
     fresh = loss_fn._observed_zeros(torch.as_tensor(other))
     np.testing.assert_array_equal(fresh.numpy(), (dense[:, other] == 0).astype(np.float32))

@@ -249,7 +249,7 @@ def impute(
         ema_decay=ema_decay,
         progress=progress,
         batch_cells=batch,
-        loss_cells=scored_cells,
+        loss_cells=0 if batch else scored_cells,  # mini-batches score their seeds
     )
     with stage("training", progress):
         result = fit(model, inputs, ei, target, config, seed=random_state)
@@ -319,7 +319,7 @@ def impute(
             "val_rate": val_rate,
             "device": str(dev),
             "batch_cells": batch,
-            "loss_cells": scored_cells,
+            "loss_cells": config.loss_cells,
             "threads": torch.get_num_threads(),
             "allow_non_integer": allow_non_integer,
         },

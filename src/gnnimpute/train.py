@@ -245,7 +245,10 @@ class GeneBatchLoss:
         out = model.decode_genes(h, genes_t)
         loss = torch.sum(w * (out[rows, cols] - values) ** 2)
         detect = self.detection_coef > 0 and getattr(model, "det", None) is not None
-        zeros = self._observed_zeros(genes_t) if self.zero_coef > 0 or detect else None
+        zeros = None
+        if self.zero_coef > 0 or detect:
+            zeros = self._pinned(genes)
+            zeros = self._observed_zeros(genes_t) if zeros is None else zeros
         if self.zero_coef > 0:
             loss = loss + self.zero_coef * torch.sum(gene_w * zeros * out**2)
         n_idx = idx.numel()
@@ -281,9 +284,15 @@ class GeneBatchLoss:
         it is small: rebuilding it each epoch was ~5 % of a Baron epoch."""
         needed = self.observed is not None and (self.zero_coef > 0 or self.detection_coef > 0)
         if needed and self.observed.shape[0] * len(genes) <= PINNED_ZEROS_MAX:
-            genes_t = torch.as_tensor(genes, device=self.device)
-            self._pinned_zeros = None
-            self._pinned_zeros = (self.observed, genes_t, self._observed_zeros(genes_t))
+            zeros = self._observed_zeros(torch.as_tensor(genes, device=self.device))
+            self._pinned_zeros = (self.observed, np.array(genes), zeros)
+
+    def _pinned(self, genes: np.ndarray) -> torch.Tensor | None:
+        """The pinned zero pattern when `genes` is its batch (compared on the host: no GPU sync)."""
+        pinned = self._pinned_zeros
+        if pinned is not None and pinned[0] is self.observed and np.array_equal(pinned[1], genes):
+            return pinned[2]
+        return None
 
     def _observed_zeros(self, genes: torch.Tensor) -> torch.Tensor:
         """1 at the observed zeros of the gene batch (cells x batch), built where the model is.
@@ -292,9 +301,6 @@ class GeneBatchLoss:
         no dense block of the pattern is made on the host and copied over each epoch. On the CPU
         the dense block is sliced directly (its memory layout fixes the CPU results of a seed).
         """
-        pinned = self._pinned_zeros
-        if pinned is not None and pinned[0] is self.observed and torch.equal(pinned[1], genes):
-            return pinned[2]
         if self.device.type == "cpu":
             return 1.0 - torch.as_tensor(self.observed[:, genes.numpy()].toarray())
         cached = self._pattern_tensors
@@ -337,9 +343,10 @@ class Validation:
         self.x = entries.hidden_input(inputs, val)
         self.edge_index, self.loss_fn = edge_index, loss_fn
         self.cells = None
-        if cells is not None:  # score a fixed sample of cells (LossCells), the same every epoch
-            sample = cells.draw()
-            self.loss_fn, val = cells.view(sample, val)
+        sample = cells.draw() if cells is not None else None
+        view = cells.view(sample, val) if cells is not None else None
+        if view is not None and view.entries.rows.size:  # a fixed sample, the same every epoch
+            self.loss_fn, val = view, np.arange(view.entries.rows.size)
             self.cells = torch.as_tensor(sample, device=loss_fn.device)
         self.idx = torch.as_tensor(val, device=loss_fn.device)  # moved once, not per epoch
         self.genes, self.weights = genes, weights
@@ -461,6 +468,10 @@ def fit(
         else None
     )
     validate = Validation(entries, inputs, edge_index, loss_fn, val_genes, val_weights, cells=cells)
+    if cells is not None and validate.cells is not None:
+        loss_fn.observed = None  # every loss now goes through a cell view: drop the column copy
+        if device.type == "cuda":
+            log.warning("loss_cells > 0 on a GPU draws each epoch on the host; 0 keeps it there")
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
@@ -500,9 +511,10 @@ def fit(
             loss = loss_fn(model, model.decode_hidden(z), batch, *loss_fn.sample_genes(rng))
         else:
             sample = cells.draw()
-            scored_loss, positions = cells.view(sample, batch)
+            sample_loss = cells.view(sample, batch)
             h = model.decode_hidden(z[torch.as_tensor(sample, device=device)])
-            loss = scored_loss(model, h, positions, *loss_fn.sample_genes(rng))
+            positions = np.arange(sample_loss.entries.rows.size)
+            loss = sample_loss(model, h, positions, *loss_fn.sample_genes(rng))
         loss.backward()
         opt.step()
         scored = model

@@ -62,13 +62,22 @@ def resolve_batch_cells(
             avail = available_bytes()
             fits = fits and (avail is None or full_batch_bytes <= FIT_SHARE * avail)
         return 0 if fits or AUTO_BATCH_CELLS[kind] >= n_cells else AUTO_BATCH_CELLS[kind]
-    try:
-        value = int(choice)
-    except (TypeError, ValueError):
-        raise InputError(f"batch_cells must be an integer, 0 or 'auto', got {choice!r}") from None
-    if value < 0:
-        raise InputError(f"batch_cells must be >= 0, got {value}")
+    value = parse_cell_count(choice, "batch_cells")
     return 0 if value >= n_cells else value
+
+
+def parse_cell_count(choice, name: str) -> int:
+    """A non-negative whole number of cells from an option (int or its text); else an input error."""
+    whole = isinstance(choice, int | str) and not isinstance(choice, bool)
+    try:
+        value = int(choice) if whole else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise InputError(f"{name} must be an integer, 0 or 'auto', got {choice!r}")
+    if value < 0:
+        raise InputError(f"{name} must be >= 0, got {value}")
+    return value
 
 
 class SubgraphBatches:
@@ -239,11 +248,18 @@ class BatchValidation:
 def _seed_loss(loss_fn, entries, entry_ptr, chosen: np.ndarray, seeds: np.ndarray, *, pattern,
                share: float):  # fmt: skip
     """`loss_fn` on the seeds' entries that `chosen` (a mask over all entries) marks."""
-    local = np.full(entry_ptr.size - 1, -1, dtype=np.int64)
-    local[seeds] = np.arange(seeds.size)
     seed_entries = _ranges(entry_ptr, seeds)
-    return batch_view(loss_fn, entries, seed_entries[chosen[seed_entries]], local,
-                       seeds=seeds, pattern=pattern, share=share)  # fmt: skip
+    return cells_view(loss_fn, entries, seed_entries[chosen[seed_entries]], seeds,
+                      entry_ptr.size - 1, pattern=pattern, share=share)  # fmt: skip
+
+
+def cells_view(loss_fn, entries, idx: np.ndarray, cells: np.ndarray, n_cells: int, *, pattern,
+               share, zero_term: bool = False):  # fmt: skip
+    """`batch_view` for entries `idx`, all in the sorted `cells`, renumbered in their order."""
+    local = np.full(n_cells, -1, dtype=np.int64)
+    local[cells] = np.arange(cells.size)
+    return batch_view(loss_fn, entries, idx, local, seeds=cells, pattern=pattern, share=share,
+                      zero_term=zero_term)  # fmt: skip
 
 
 def _ranges(ptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -263,17 +279,19 @@ class _Entries:
         self.rows, self.cols, self.values = rows, cols, values
 
 
-def batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, pattern, share):
+def batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, pattern, share,
+               zero_term: bool = False):  # fmt: skip
     """`loss_fn` restricted to entries `idx`, with rows renumbered into the seeds' order.
 
     The detection term reads the seeds' rows of the observed `pattern` and weights zeros by the
-    `share` of non-zeros hidden across all cells, as in full-batch training.
+    `share` of non-zeros hidden across all cells, as in full-batch training. `zero_term`: the
+    caller scores the zeros of its cells as full batch does (a cell sample), so zero_weight works.
     """
     view = copy.copy(loss_fn)
     view.entries = _Entries(local[entries.rows[idx]], entries.cols[idx], entries.values[idx])
     view.observed = pattern[seeds] if pattern is not None else None
     view.hidden_share = share
-    if loss_fn.zero_coef > 0:
+    if loss_fn.zero_coef > 0 and not zero_term:
         raise InputError(
             "mini-batch training does not support zero_weight > 0 yet; use --batch-cells 0"
         )
