@@ -108,6 +108,7 @@ class SparseGATConv(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
         self.dropout, self.negative_slope = dropout, negative_slope
+        self.concat = self.add_self_loops = False  # GATConv's attributes, for code that reads them
         self.lin = _GlorotLinear(in_channels, heads * out_channels)
         self.att_src = nn.Parameter(torch.empty(1, heads, out_channels))
         self.att_dst = nn.Parameter(torch.empty(1, heads, out_channels))
