@@ -134,3 +134,18 @@ def test_training_scores_a_sample_and_records_it(sim_adata):
     mini = gnnimpute.impute(ad.AnnData(X=sim_adata.X.copy()), batch_cells=40, loss_cells=n // 2,
                             **{**FAST, "epochs": 2})  # fmt: skip
     assert mini.uns["gnnimpute"]["params"]["loss_cells"] == 0
+
+
+def test_pinned_zero_pattern_serves_only_its_gene_batch(sim_adata):
+    """Validation's gene batch keeps its zero pattern; any other batch is built afresh."""
+    target, _, loss_fn, val_genes, _, _, _ = _setup(sim_adata)
+    loss_fn.pin_zeros(val_genes)
+    pinned = loss_fn._pinned(val_genes)
+    assert pinned is loss_fn._pinned_zeros[2]  # served, not rebuilt
+    dense = target.toarray()
+    np.testing.assert_array_equal(pinned.numpy(), (dense[:, val_genes] == 0).astype(np.float32))
+    other, _ = loss_fn.sample_genes(np.random.default_rng(5))
+    assert not np.array_equal(other, val_genes)
+    assert loss_fn._pinned(other) is None
+    fresh = loss_fn._observed_zeros(torch.as_tensor(other))
+    np.testing.assert_array_equal(fresh.numpy(), (dense[:, other] == 0).astype(np.float32))

@@ -313,23 +313,3 @@ def test_device_resident_pieces_match_the_host_path():
     g, w = loss.sample_genes(np.random.default_rng(2))
     torch.testing.assert_close(loss(model, h, draw, g, w), loss(model, h, idx, g, w))
 
-
-def test_pinned_zero_pattern_serves_only_its_gene_batch(sim_adata):
-    """Validation's gene batch keeps its zero pattern; any other batch is built afresh."""
-    from gnnimpute.norm import scale_rows, size_factors
-
-    target = scale_rows(sim_adata.X, size_factors(sim_adata.X))
-    rng = np.random.default_rng(0)
-    entries = ObservedEntries(target, 0.05, rng)
-    loss_fn = GeneBatchLoss(entries, target, 64, torch.device("cpu"), detection_weight=1.0)
-    val_genes, _ = loss_fn.sample_genes(rng)
-    loss_fn.pin_zeros(val_genes)
-    pinned = loss_fn._pinned(val_genes)
-    assert pinned is loss_fn._pinned_zeros[2]  # served, not rebuilt
-    dense = target.toarray()
-    np.testing.assert_array_equal(pinned.numpy(), (dense[:, val_genes] == 0).astype(np.float32))
-    other, _ = loss_fn.sample_genes(rng)
-    assert not np.array_equal(other, val_genes)
-    assert loss_fn._pinned(other) is None
-    fresh = loss_fn._observed_zeros(torch.as_tensor(other))
-    np.testing.assert_array_equal(fresh.numpy(), (dense[:, other] == 0).astype(np.float32))
