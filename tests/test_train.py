@@ -312,4 +312,3 @@ def test_device_resident_pieces_match_the_host_path():
     h = model.decode_hidden(torch.randn(60, 4))
     g, w = loss.sample_genes(np.random.default_rng(2))
     torch.testing.assert_close(loss(model, h, draw, g, w), loss(model, h, idx, g, w))
-
