@@ -15,7 +15,8 @@ PIN=(); [ "$OPTION" = "--batch-cells" ] || PIN=(--batch-cells 0)
 G=".venv/bin/gnnimpute"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
-for spec in baron_mouse_pancreas:cell_type pbmc4k_top2000:cluster; do
+SETS=${SETS:-baron_mouse_pancreas:cell_type pbmc4k_top2000:cluster}  # file stem:label column
+for spec in $SETS; do
   name=${spec%%:*}; label=${spec##*:}
   for seed in 0 1 2; do
     $G mask "$DATA/$name.h5ad" "$OUT/$name.m$seed.h5ad" "$OUT/$name.t$seed.h5ad" --seed "$seed" --force
