@@ -143,13 +143,16 @@ def write_report(results: list[dict], png: Path, md: Path) -> None:
     import matplotlib.pyplot as plt
 
     series = _series(results)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    # wall time also carries the number of epochs, which the stopping rule sets run by run;
+    # seconds per epoch show what the cost of the work itself does with size
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, label in (
         (axes[0], "wall_s", "wall (s)"),
-        (axes[1], "peak_gib", "peak RSS (GiB)"),
+        (axes[1], "s_per_epoch", "training s / epoch"),
+        (axes[2], "peak_gib", "peak RSS (GiB)"),
     ):
         for group, rows in series.items():
-            ok = [r for r in rows if r["exit"] == 0]
+            ok = [r for r in rows if r["exit"] == 0 and r.get(key)]
             if not ok:
                 continue
             b = slope(ok, key)
@@ -176,7 +179,7 @@ def write_report(results: list[dict], png: Path, md: Path) -> None:
             )
     lines.append("")
     for group, rows in series.items():
-        for key, name in (("wall_s", "wall"), ("peak_gib", "peak RSS")):
+        for key, name in (("wall_s", "wall"), ("s_per_epoch", "s/epoch"), ("peak_gib", "peak RSS")):
             b = slope(rows, key)
             if b is not None:
                 lines.append(f"- {group}: fitted log-log slope of {name} against cells: {b:.2f}")

@@ -51,6 +51,7 @@ def test_slopes_table_plot_and_readme_block(bench, tmp_path):
     assert "| pbmc-40k | 40000 | 2000 | 7.5% | 400 | 4.00 | 100 | 4.00 | 0 |" in table
     assert "| baron-100k | 100000 | 14878 | 11.0% | 3000 | 11.00 | - | nan | 1 |" in table
     assert "pbmc: fitted log-log slope of peak RSS against cells: 1.00" in table
+    assert "pbmc: fitted log-log slope of s/epoch against cells: 1.00" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{bench.README_BEGIN}\nold\n{bench.README_END}\ntail\n")
     splice(readme, bench.readme_block(table), begin=bench.README_BEGIN, end=bench.README_END)
