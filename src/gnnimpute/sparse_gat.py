@@ -136,7 +136,10 @@ class SparseGATConv(nn.Module):
         h = self.lin(x).view(-1, heads, channels)
         a_src = (h * self.att_src).sum(dim=-1)
         a_dst = (h * self.att_dst).sum(dim=-1)
-        alpha = F.leaky_relu(a_src[edges.src] + a_dst[edges.dst], self.negative_slope)
+        # index_select, not a_src[edges.src]: the indexing's backward accumulates repeated
+        # indices in thread order on the CPU, so the same seed gave different outputs
+        gathered = a_src.index_select(0, edges.src) + a_dst.index_select(0, edges.dst)
+        alpha = F.leaky_relu(gathered, self.negative_slope)
         alpha = _edge_softmax(alpha, edges.dst, x.shape[0])
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         out = _Aggregate.apply(alpha.T.contiguous(), h.transpose(0, 1).contiguous(), edges)
