@@ -51,3 +51,20 @@ def test_neighbourhood_detection_is_the_share_of_cell_and_neighbours():
     d = neighbourhood_detection(counts, neighbors)
     np.testing.assert_allclose(d, [[0.5, 0], [0.5, 0], [0.5, 0.5], [0.5, 0.5]])
     np.testing.assert_allclose(neighbourhood_detection(counts, neighbors, slice(2, 4)), d[2:])
+
+
+def test_pca_is_scanpys_arpack_pca_and_stays_sparse():
+    """The same numbers as `scanpy.pp.pca(svd_solver="arpack")` (the earlier implementation), so
+    no seed's output changed when scanpy's import left the run."""
+    import anndata as ad
+    import scanpy as sc
+
+    x = sp.random(200, 90, density=0.15, random_state=1, format="csr", dtype=np.float32)
+    x.data = np.log1p(x.data * 10)
+    pcs, loadings = pca(x, 12, random_state=3)
+    ref = ad.AnnData(X=x.copy())
+    sc.pp.pca(ref, n_comps=12, random_state=3, svd_solver="arpack")
+    np.testing.assert_array_equal(pcs, ref.obsm["X_pca"].astype(np.float32))
+    np.testing.assert_array_equal(loadings, ref.varm["PCs"].astype(np.float32))
+    centred = x.toarray() - x.toarray().mean(axis=0)
+    np.testing.assert_allclose(pcs, centred @ loadings, rtol=1e-3, atol=1e-4)

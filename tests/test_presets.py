@@ -20,6 +20,7 @@ PAPER = {
     "lr": 1e-3,
     "weight_decay": 5e-4,
     "patience": 200,
+    "min_delta": 0.0,
     "decoder": "level",
     "predict_draws": 0,
     "detection_shrink": 0.0,

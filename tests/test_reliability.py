@@ -261,6 +261,7 @@ def test_plot_overwritten_only_with_force(tmp_path, sim_h5ad):
         ("--attn-dropout", "nan"),
         ("--weight-decay", "inf"),
         ("--detection-weight", "nan"),
+        ("--min-delta", "nan"),
     ],
 )
 def test_non_finite_options_refused_naming_the_option(tmp_path, sim_h5ad, option, value):
@@ -268,6 +269,14 @@ def test_non_finite_options_refused_naming_the_option(tmp_path, sim_h5ad, option
     result = _invoke("impute", sim_h5ad, out, option, value)
     assert result.exit_code == 2
     assert option in result.output and "not a finite number" in result.output, result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["1", "-0.01"])
+def test_min_delta_outside_zero_to_one_is_refused(tmp_path, sim_h5ad, value):
+    out = tmp_path / "out.h5ad"
+    result = _invoke("impute", sim_h5ad, out, "--min-delta", value)
+    assert result.exit_code == 2 and "--min-delta" in result.output, result.output
     assert not out.exists()
 
 

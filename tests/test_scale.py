@@ -308,3 +308,12 @@ def test_minibatch_early_stopping_restores_weights_validated_in_eval_mode():
         out = model(x, edge_index)[0].numpy()
     mse = np.mean((out[e.rows[e.val], e.cols[e.val]] - e.values[e.val]) ** 2)
     assert np.isclose(mse, best, rtol=1e-4)
+
+
+def test_epoch_reporter_eta_counts_patience_from_the_epoch_it_restarted():
+    """With min_delta, patience runs from the last real gain, which may precede the best epoch."""
+    reporter = EpochReporter(1000, 10, 5, enabled=False)
+    reporter.update(30, 2.0, 1.5, 28)
+    assert "stop at epoch 38 " in reporter.line()
+    reporter.update(30, 2.0, 1.5, 28, patience_from=21)
+    assert "stop at epoch 31 " in reporter.line()

@@ -312,3 +312,36 @@ def test_device_resident_pieces_match_the_host_path():
     h = model.decode_hidden(torch.randn(60, 4))
     g, w = loss.sample_genes(np.random.default_rng(2))
     torch.testing.assert_close(loss(model, h, draw, g, w), loss(model, h, idx, g, w))
+
+
+class _Quiet:
+    def set_postfix(self, **_):
+        pass
+
+    def update(self, *_):
+        pass
+
+
+def _stopping_run(losses, **config):
+    """Feed `losses` to EarlyStopping; the epoch it stops at and the weights it kept."""
+    from gnnimpute.train import EarlyStopping, TrainConfig, TrainResult
+
+    stopper = EarlyStopping(TrainConfig(min_epochs=1, **config), TrainResult(), _Quiet(), _Quiet())
+    scored = torch.nn.Linear(1, 1, bias=False)
+    for epoch, loss in enumerate(losses, start=1):
+        scored.weight.data.fill_(epoch)  # weights that say which epoch they come from
+        if stopper.update(epoch, loss, loss, scored):
+            break
+    return epoch, stopper.result.best_epoch, float(stopper.best_state["weight"])
+
+
+def test_min_delta_restarts_patience_only_on_a_relative_gain_but_keeps_the_best_weights():
+    slow = [100.0, 95.0, 92.0, 91.0, 90.5, 90.2, 80.0]  # strictly better every epoch
+    # without min_delta every epoch is an improvement: no stop
+    assert _stopping_run(slow, patience=3) == (7, 7, 7.0)
+    # 10 %: 95, 92 and 91 are not 10 % under 100, so patience runs out at epoch 4; the weights
+    # kept are epoch 4's, the best scored, not epoch 1's
+    assert _stopping_run(slow, patience=3, min_delta=0.1) == (4, 4, 4.0)
+    # a real gain restarts patience, measured from the loss at that gain (89 then needs < 80.1)
+    assert _stopping_run([100.0, 89.0, 85.0, 81.0, 80.5, 70.0], patience=3, min_delta=0.1) == (
+        5, 5, 5.0)  # fmt: skip

@@ -60,6 +60,7 @@ def impute(
     preset: str | None = None,
     epochs: int = 3000,
     patience: int = 50,
+    min_delta: float = 0.0,
     lr: float = 3e-3,
     mask_rate: float = 0.1,
     val_rate: float = 0.05,
@@ -102,6 +103,10 @@ def impute(
         The output is the mean over this many inputs that each hide the share of observed
         non-zeros training hid (val_rate + mask_rate of the rest): the complete matrix is an input
         the model never saw in training, on which it under-predicts. 0: one pass on it.
+    patience, min_delta
+        Training stops `patience` epochs after the last real improvement: a validation loss at
+        least `min_delta` (a share, e.g. 0.01 = 1 %) below the loss at the improvement before.
+        The weights returned are always those of the best-scoring epoch.
     ema_decay
         If > 0, return an exponential moving average of the weights (validated in eval mode).
         Off by default: it helped PBMC a little, hurt Baron and doubled the epochs (README).
@@ -239,6 +244,7 @@ def impute(
     config = TrainConfig(
         epochs=epochs,
         patience=patience,
+        min_delta=min_delta,
         lr=lr,
         weight_decay=weight_decay,
         detection_weight=detection_weight if decoder == "hurdle" else 0.0,
@@ -314,6 +320,7 @@ def impute(
             "preset": preset_applied,
             "epochs": epochs,
             "patience": patience,
+            "min_delta": min_delta,
             "lr": lr,
             "mask_rate": mask_rate,
             "val_rate": val_rate,

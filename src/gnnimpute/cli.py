@@ -232,6 +232,13 @@ def _interrupt(signum, frame) -> None:
     help="Stop after this many epochs without validation improvement.",
 )
 @click.option(
+    "--min-delta",
+    default=0.0,
+    type=FiniteFloatRange(min=0, max=1, max_open=True),
+    help="Relative gain in validation loss that counts as an improvement for --patience "
+    "(0.01 = 1 %%); smaller gains still update the weights kept.",
+)
+@click.option(
     "--lr", default=3e-3, type=FiniteFloatRange(min=0, min_open=True), help="Adam learning rate."
 )
 @click.option(

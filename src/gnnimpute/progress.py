@@ -63,7 +63,8 @@ class EpochReporter:
     """Logs the latest epoch state every `interval` seconds from a background thread.
 
     A thread, not the training loop, so a person sees time advance even while one large epoch
-    runs for minutes. The ETA assumes training stops `patience` epochs after the current best.
+    runs for minutes. The ETA assumes training stops `patience` epochs after the epoch patience
+    counts from (the current best unless the caller says otherwise: `min_delta`).
     """
 
     def __init__(
@@ -78,7 +79,7 @@ class EpochReporter:
         self.max_epochs, self.patience, self.min_epochs = max_epochs, patience, min_epochs
         self.interval = interval
         self.start = time.perf_counter()
-        self.state: tuple[int, float, float, int] | None = None
+        self.state: tuple[int, float, float, int, int] | None = None
         self.step = ""  # optional within-epoch position, e.g. a mini-batch counter
         self._stop = threading.Event()
         self._thread = None
@@ -95,8 +96,10 @@ class EpochReporter:
         finally:
             self.close()
 
-    def update(self, epoch: int, train_loss: float, val_loss: float, best_epoch: int) -> None:
-        self.state = (epoch, train_loss, val_loss, best_epoch)
+    def update(self, epoch: int, train_loss: float, val_loss: float, best_epoch: int,
+               patience_from: int | None = None) -> None:  # fmt: skip
+        anchor = best_epoch if patience_from is None else patience_from
+        self.state = (epoch, train_loss, val_loss, best_epoch, anchor)
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.start
@@ -104,8 +107,8 @@ class EpochReporter:
             return f"training: epoch 1 {self.step} running, elapsed {fmt_seconds(elapsed)}".replace(
                 "  ", " "
             )
-        epoch, train, val, best = self.state
-        stop = min(self.max_epochs, max(best + self.patience, self.min_epochs))
+        epoch, train, val, best, anchor = self.state
+        stop = min(self.max_epochs, max(anchor + self.patience, self.min_epochs))
         eta = elapsed / epoch * max(0, stop - epoch)
         step = f" ({self.step})" if self.step else ""
         return (

@@ -40,6 +40,7 @@ class TrainConfig:
 
     epochs: int = 3000
     patience: int = 50
+    min_delta: float = 0.0  # relative: an improvement under this share of the best does not count
     lr: float = 3e-3
     weight_decay: float = 0.0
     mask_rate: float = 0.1
@@ -389,12 +390,14 @@ class EarlyStopping:
     """Each epoch's bookkeeping, shared by full-batch and mini-batch training.
 
     Records the losses (a non-finite one stops the run), keeps a copy of the best-scoring
-    weights, and says when `patience` epochs have passed without improvement.
+    weights, and says when `patience` epochs have passed without an improvement of at least
+    `min_delta` (relative) over the loss at the last improvement.
     """
 
     def __init__(self, config: TrainConfig, result: TrainResult, bar, reporter):
         self.config, self.result, self.bar, self.reporter = config, result, bar, reporter
         self.best, self.best_state, self.since_best = math.inf, None, 0
+        self.reference = math.inf  # the best loss when patience was last reset
 
     def update(self, epoch: int, train_loss: float, val_loss: float, scored) -> bool:
         """Record an epoch whose weights `scored` gave `val_loss`; True when training should stop."""
@@ -403,15 +406,21 @@ class EarlyStopping:
         result.history["train_loss"].append(train_loss)
         result.history["val_loss"].append(val_loss)
         result.epochs_run = epoch
-        if val_loss < self.best:
-            self.best, result.best_epoch, self.since_best = val_loss, epoch, 0
+        if val_loss < self.best:  # the weights kept are always the best scored
+            self.best, result.best_epoch = val_loss, epoch
             self.best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
+        # patience restarts only on a real gain: the validation loss drifts down by fractions of
+        # a percent for hundreds of epochs, within its own epoch-to-epoch noise
+        if val_loss < self.reference * (1 - self.config.min_delta):
+            self.reference, self.since_best = val_loss, 0
         else:
             self.since_best += 1
         self.bar.set_postfix(
             train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=result.best_epoch
         )
-        self.reporter.update(epoch, train_loss, val_loss, result.best_epoch)
+        self.reporter.update(
+            epoch, train_loss, val_loss, result.best_epoch, epoch - self.since_best
+        )
         if self.since_best >= self.config.patience and epoch >= self.config.min_epochs:
             result.stopped_early = True
             return True
