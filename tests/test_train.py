@@ -338,7 +338,7 @@ def _stopping_run(losses, **config):
 def test_min_delta_restarts_patience_only_on_a_relative_gain_but_keeps_the_best_weights():
     slow = [100.0, 95.0, 92.0, 91.0, 90.5, 90.2, 80.0]  # strictly better every epoch
     # without min_delta every epoch is an improvement: no stop
-    assert _stopping_run(slow, patience=3) == (7, 7, 7.0)
+    assert _stopping_run(slow, patience=3, min_delta=0.0) == (7, 7, 7.0)
     # 10 %: 95, 92 and 91 are not 10 % under 100, so patience runs out at epoch 4; the weights
     # kept are epoch 4's, the best scored, not epoch 1's
     assert _stopping_run(slow, patience=3, min_delta=0.1) == (4, 4, 4.0)

@@ -227,13 +227,13 @@ def _interrupt(signum, frame) -> None:
 @click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
 @click.option(
     "--patience",
-    default=50,
+    default=20,
     type=click.IntRange(min=1),
     help="Stop after this many epochs without validation improvement.",
 )
 @click.option(
     "--min-delta",
-    default=0.0,
+    default=0.01,
     type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Relative gain in validation loss that counts as an improvement for --patience "
     "(0.01 = 1 %%); smaller gains still update the weights kept.",
