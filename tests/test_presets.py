@@ -76,3 +76,12 @@ def test_cli_without_preset_keeps_defaults(monkeypatch, tmp_path, sim_h5ad):
     assert seen["decoder"] == "hurdle" and seen["lr"] == 3e-3 and seen["weight_decay"] == 0.0
     assert seen["blend"] == "gate:40,0.1" and seen["level_mix"] == 0.5
     assert seen["preset_applied"] is None
+
+
+def test_cli_fast_preset_stops_sooner_and_changes_nothing_else(monkeypatch, tmp_path, sim_h5ad):
+    seen, _ = _cli_options(monkeypatch, tmp_path, sim_h5ad, "--preset", "fast")
+    assert seen["patience"] == 20 and seen["min_delta"] == 0.01
+    default, _ = _cli_options(monkeypatch, tmp_path, sim_h5ad, "--force")
+    assert default["patience"] == 50 and default["min_delta"] == 0.0
+    changed = {k for k in default if default[k] != seen[k]}
+    assert changed == {"patience", "min_delta", "preset_applied"}

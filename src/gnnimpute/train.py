@@ -39,8 +39,8 @@ class TrainConfig:
     """Training knobs; every field lands in `uns['gnnimpute']['params']`."""
 
     epochs: int = 3000
-    patience: int = 20
-    min_delta: float = 0.01  # relative: an improvement under this share of the best does not count
+    patience: int = 50
+    min_delta: float = 0.0  # relative: an improvement under this share of the best does not count
     lr: float = 3e-3
     weight_decay: float = 0.0
     mask_rate: float = 0.1
