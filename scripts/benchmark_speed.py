@@ -4,7 +4,9 @@
 Each run is a separate child process; its peak resident memory comes from the kernel's
 accounting of that child (os.wait4), so torch's and numpy's native allocations count.
 
-    python scripts/benchmark_speed.py [INPUT.h5ad] [--threads N]
+    python scripts/benchmark_speed.py [INPUT.h5ad] [--skip-magic] [--fast]
+
+`--fast` also times `--preset fast` (the shorter stopping rule) in the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", default=str(DEFAULT_INPUT))
     parser.add_argument("--skip-magic", action="store_true")
+    parser.add_argument("--fast", action="store_true", help="also time --preset fast")
     args = parser.parse_args()
     if not Path(args.input).exists():
         print(f"input not found: {args.input}", file=sys.stderr)
@@ -53,6 +56,9 @@ def main() -> int:
         out = Path(tmp) / "imputed.h5ad"
         gnn = [sys.executable, "-m", "gnnimpute.cli", "impute", args.input, str(out), "--seed", "0"]
         rows.append(("gnnimpute impute (defaults, QC on)", *measure(gnn)))
+        if args.fast:
+            fast = [*gnn, "--preset", "fast", "--force"]
+            rows.append(("gnnimpute impute --preset fast (QC on)", *measure(fast)))
         if not args.skip_magic:
             rows.append(
                 (
