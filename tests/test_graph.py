@@ -53,7 +53,7 @@ def test_neighbourhood_detection_is_the_share_of_cell_and_neighbours():
     np.testing.assert_allclose(neighbourhood_detection(counts, neighbors, slice(2, 4)), d[2:])
 
 
-def test_pca_is_scanpys_arpack_pca_and_stays_sparse():
+def test_pca_is_scanpys_arpack_pca_with_implicit_centring():
     """The same numbers as `scanpy.pp.pca(svd_solver="arpack")` (the earlier implementation), so
     no seed's output changed when scanpy's import left the run."""
     import anndata as ad
