@@ -118,8 +118,9 @@ def _layer_bytes(path: Path) -> bytes:
 
 
 @pytest.mark.slow
-def test_same_seed_same_bytes_across_processes(tmp_path, sim_h5ad):
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_same_seed_same_bytes_across_processes(tmp_path, sim_h5ad, threads):
     outs = [tmp_path / "a.h5ad", tmp_path / "b.h5ad"]
-    procs = [_impute(sim_h5ad, out, "--threads", "1", "--seed", "3") for out in outs]
+    procs = [_impute(sim_h5ad, out, "--threads", threads, "--seed", "3") for out in outs]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     assert _layer_bytes(outs[0]) == _layer_bytes(outs[1])
