@@ -40,7 +40,7 @@ class TrainConfig:
 
     epochs: int = 3000
     patience: int = 50
-    min_delta: float = 0.0  # relative: an improvement under this share of the best does not count
+    min_delta: float = 0.0  # relative gain (from the last counted one) that resets patience
     lr: float = 3e-3
     weight_decay: float = 0.0
     mask_rate: float = 0.1
