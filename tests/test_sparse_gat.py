@@ -18,23 +18,24 @@ def _graph(n: int, k: int = 4, seed: int = 0) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_sparse_gat_matches_gatconv_values_and_gradients(shuffle):
+@pytest.mark.parametrize("n_in, n_out", [(7, 5), (4, 9)])  # transform first; aggregate first
+def test_sparse_gat_matches_gatconv_values_and_gradients(shuffle, n_in, n_out):
     torch.manual_seed(0)
     n, edge_index = 60, _graph(60)
     if shuffle:  # edge order must not matter
         edge_index = edge_index[:, torch.randperm(edge_index.shape[1])]
-    ref = GATConv(7, 5, heads=3, concat=False, add_self_loops=False)
-    new = SparseGATConv(7, 5, heads=3, concat=False, add_self_loops=False)
+    ref = GATConv(n_in, n_out, heads=3, concat=False, add_self_loops=False)
+    new = SparseGATConv(n_in, n_out, heads=3, concat=False, add_self_loops=False)
     new.load_state_dict(ref.state_dict())
     outs = []
     for layer in (ref, new):
-        x = torch.randn(n, 7, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        x = torch.randn(n, n_in, generator=torch.Generator().manual_seed(1), requires_grad=True)
         out = layer(x, edge_index)
         (out**2).sum().backward()
         outs.append((out.detach(), x.grad, layer.lin.weight.grad, layer.att_src.grad))
     for a, b in zip(*outs, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
-    assert outs[0][0].shape == (n, 5)
+    assert outs[0][0].shape == (n, n_out)
 
 
 def test_sparse_gat_rejects_unsupported_configuration():
@@ -65,7 +66,8 @@ def test_sparse_gat_initialises_like_gatconv_without_importing_pyg():
     assert out.stdout.strip() == "False"  # the default GAT model never imports PyG
 
 
-def test_sparse_gat_gradients_are_bit_identical_across_runs_with_threads():
+@pytest.mark.parametrize("n_in, n_out", [(16, 8), (8, 16)])
+def test_sparse_gat_gradients_are_bit_identical_across_runs_with_threads(n_in, n_out):
     """Same seed, same output on the CPU with several threads: backward sums over edges must not
     follow thread order. Indexing (`a[src]`) accumulated its gradient that way (it differed in
     the 6th digit from run to run, and Baron stopped at 124, 240 or 305 epochs)."""
@@ -75,13 +77,14 @@ def test_sparse_gat_gradients_are_bit_identical_across_runs_with_threads():
         torch.manual_seed(0)
         n = 3000
         edge_index = _graph(n, k=15)
-        layer = SparseGATConv(16, 8, heads=3, concat=False, add_self_loops=False)
-        x = torch.randn(n, 16, generator=torch.Generator().manual_seed(1))
+        layer = SparseGATConv(n_in, n_out, heads=3, concat=False, add_self_loops=False)
+        x = torch.randn(n, n_in, generator=torch.Generator().manual_seed(1), requires_grad=True)
         grads = []
         for _ in range(6):
             layer.zero_grad()
+            x.grad = None
             (layer(x, edge_index) ** 2).sum().backward()
-            grads.append(torch.cat([p.grad.flatten() for p in layer.parameters()]))
+            grads.append(torch.cat([p.grad.flatten() for p in (*layer.parameters(), x)]))
     finally:
         torch.set_num_threads(threads)
     assert grads[0].abs().sum() > 0

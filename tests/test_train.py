@@ -272,6 +272,38 @@ def test_hurdle_loss_adds_the_scaled_detection_term():
     assert np.isclose(diff, hurdle.detection_coef * bce / (rate * values.size), rtol=1e-4)
 
 
+def test_sorted_entries_give_the_same_bytes_as_scipys_route():
+    """The epoch's hidden input is laid out from (row, column)-sorted entries without scipy's
+    sort; the product must be the very bytes the COO route gave (a seed's results depend on it)."""
+    from gnnimpute.inputs import entries_csr
+
+    rng = np.random.default_rng(3)
+    coo = sp.random(200, 300, density=0.1, format="coo", random_state=4, dtype=np.float32)
+    coo.sum_duplicates()  # canonical (row, column) order
+    loadings = rng.normal(size=(300, 20)).astype(np.float32)
+    pick = np.sort(rng.choice(coo.nnz, 800, replace=False))
+    rows, cols, vals = coo.row[pick], coo.col[pick], coo.data[pick]
+    direct = entries_csr(rows, cols, vals, coo.shape)
+    scipy_route = sp.csr_matrix((vals, (rows, cols)), shape=coo.shape)
+    assert np.array_equal(direct @ loadings, scipy_route @ loadings)
+    shuffled = rng.permutation(pick.size)  # unsorted entries take scipy's route
+    again = entries_csr(rows[shuffled], cols[shuffled], vals[shuffled], coo.shape)
+    assert np.array_equal(again @ loadings, scipy_route @ loadings)
+
+
+def test_cpu_zero_pattern_has_the_sliced_blocks_values_and_layout():
+    """The CPU loss's zero pattern is scattered from CSC arrays instead of slicing scipy's matrix:
+    same values and the same column-major layout, so the loss sums in the same order."""
+    t = _target(seed=5, shape=(50, 40))
+    e = ObservedEntries(t, 0.1, np.random.default_rng(0))
+    loss = GeneBatchLoss(e, t, batch_size=12, device=CPU, detection_weight=1.0)
+    genes, _ = loss.sample_genes(np.random.default_rng(1))
+    sliced = 1.0 - torch.as_tensor(loss.observed[:, genes].toarray())
+    scattered = loss._observed_zeros(torch.as_tensor(genes))
+    assert torch.equal(scattered, sliced)
+    assert scattered.stride() == sliced.stride() == (1, 50)
+
+
 def test_device_resident_pieces_match_the_host_path():
     """What a GPU's hot loop uses (device draw, hidden input, loss at tensor positions, the
     scattered zero pattern) gives what the host path gives, checked here with CPU tensors."""

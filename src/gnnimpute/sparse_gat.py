@@ -61,32 +61,47 @@ class _Aggregate(torch.autograd.Function):
     """out[h, i] = sum over edges (j -> i) of alpha[h, e] * x[h, j], one sparse product per head.
 
     Heads come first (heads x edges, heads x cells x channels) so every per-head slice is
-    contiguous and no copies are made.
+    contiguous and no copies are made. A 2-D `x` (cells x channels) is shared by every head.
     """
 
     @staticmethod
     def forward(ctx, alpha: torch.Tensor, x: torch.Tensor, edges: EdgeStructure) -> torch.Tensor:
         ctx.save_for_backward(alpha, x)
         ctx.edges = edges
-        return torch.stack([edges.matrix(alpha[h]) @ x[h] for h in range(x.shape[0])])
+        heads = alpha.shape[0]
+        out = x.new_empty(heads, *x.shape[-2:])
+        for h in range(heads):  # written in place: no stacked copy
+            torch.mm(edges.matrix(alpha[h]), _head(x, h), out=out[h])
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         alpha, x = ctx.saved_tensors
         edges = ctx.edges
         grad = grad.contiguous()
+        heads = alpha.shape[0]
         grad_alpha = grad_x = None
         if ctx.needs_input_grad[1]:
-            grad_x = torch.stack([edges.matrix_t(alpha[h]) @ grad[h] for h in range(x.shape[0])])
+            parts = [edges.matrix_t(alpha[h]) @ grad[h] for h in range(heads)]
+            if x.dim() == 2:  # shared by the heads: their gradients add up, in head order
+                grad_x = parts[0]
+                for part in parts[1:]:
+                    grad_x += part
+            else:
+                grad_x = torch.stack(parts)
         if ctx.needs_input_grad[0]:
             pattern = edges.matrix(alpha.new_ones(alpha.shape[1]))
             grad_alpha = torch.stack(
                 [
-                    torch.sparse.sampled_addmm(pattern, grad[h], x[h].T, beta=0.0).values()
-                    for h in range(x.shape[0])
+                    torch.sparse.sampled_addmm(pattern, grad[h], _head(x, h).T, beta=0.0).values()
+                    for h in range(heads)
                 ]
             )
         return grad_alpha, grad_x, None
+
+
+def _head(x: torch.Tensor, h: int) -> torch.Tensor:
+    return x if x.dim() == 2 else x[h]
 
 
 _LAST: dict = {}  # the last graph's EdgeStructure, keyed by the edge_index tensor's identity
@@ -133,17 +148,27 @@ class SparseGATConv(nn.Module):
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         heads, channels = self.heads, self.out_channels
         edges = self._edges(edge_index, x.shape[0])
-        h = self.lin(x).view(-1, heads, channels)
-        a_src = (h * self.att_src).sum(dim=-1)
-        a_dst = (h * self.att_dst).sum(dim=-1)
+        weight = self.lin.weight.view(heads, channels, -1)  # head h's rows of W, as GATConv's
+        # attention scores <W_h x, a_h> = <x, W_h^T a_h>: no cells x heads x channels product
+        a_src = x @ torch.einsum("hci,hc->ih", weight, self.att_src[0])
+        a_dst = x @ torch.einsum("hci,hc->ih", weight, self.att_dst[0])
         # index_select, not a_src[edges.src]: the indexing's backward accumulates repeated
         # indices in thread order on the CPU, so the same seed gave different outputs
         gathered = a_src.index_select(0, edges.src) + a_dst.index_select(0, edges.dst)
         alpha = F.leaky_relu(gathered, self.negative_slope)
         alpha = _edge_softmax(alpha, edges.dst, x.shape[0])
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = _Aggregate.apply(alpha.T.contiguous(), h.transpose(0, 1).contiguous(), edges)
-        out = out.mean(dim=0)
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training).T.contiguous()
+        if self.in_channels < channels:
+            # sum_j alpha_ij W_h x_j = W_h (sum_j alpha_ij x_j): averaging the narrower inputs
+            # costs in/out of the sparse products (100 vs 256 columns in the first layer)
+            mixed = _Aggregate.apply(alpha, x, edges)
+            out = mixed[0] @ weight[0].T
+            for h in range(1, heads):
+                out = torch.addmm(out, mixed[h], weight[h].T)
+            out = out / heads
+        else:
+            h = torch.matmul(x, weight.transpose(1, 2))  # heads x cells x channels, contiguous
+            out = _Aggregate.apply(alpha, h, edges).mean(dim=0)
         return out + self.bias if self.bias is not None else out
 
 

@@ -118,7 +118,12 @@ class ObservedEntries:
         return batch if batch.size else self.train[rng.integers(self.train.size, size=1)]
 
     def hidden_input(self, inputs: EncoderInput, idx: np.ndarray) -> torch.Tensor:
-        """The encoder input with entries `idx` hidden (their log values removed)."""
+        """The encoder input with entries `idx` hidden (their log values removed).
+
+        Sorted first (a merge when `idx` is sorted runs, as validation + batch are), so the
+        entries come in (row, column) order and the input needs no sort of its own.
+        """
+        idx = np.sort(idx, kind="stable")
         return inputs.hidden(self.rows[idx], self.cols[idx], np.log1p(self.values[idx]))
 
     def on_device(self, device: torch.device) -> DeviceEntries:
@@ -298,25 +303,33 @@ class GeneBatchLoss:
     def _observed_zeros(self, genes: torch.Tensor) -> torch.Tensor:
         """1 at the observed zeros of the gene batch (cells x batch), built where the model is.
 
-        Scatters the batch genes' non-zeros from a CSC copy of the pattern kept on the device, so
-        no dense block of the pattern is made on the host and copied over each epoch. On the CPU
-        the dense block is sliced directly (its memory layout fixes the CPU results of a seed).
+        Scatters the batch genes' non-zeros from the pattern's CSC arrays, kept as tensors (on a
+        GPU: on the device, so no dense block of the pattern crosses the bus each epoch). On the
+        CPU the block is column-major, the layout scipy's CSC slice had: the layout fixes the
+        order of the loss's sums, so a seed's CPU results stay the same bytes.
         """
-        if self.device.type == "cpu":
+        cpu = self.device.type == "cpu"
+        if cpu and self.observed.format != "csc":  # a view's rows (mini-batch, cell sample)
             return 1.0 - torch.as_tensor(self.observed[:, genes.numpy()].toarray())
         cached = self._pattern_tensors
         if cached is None or cached[0] is not self.observed:
-            csc = self.observed.tocsc()
+            csc = self.observed.tocsc()  # no copy when it is one already
             cached = self._pattern_tensors = (
                 self.observed,
                 torch.as_tensor(csc.indptr.astype(np.int64), device=self.device),
                 torch.as_tensor(csc.indices, device=self.device),
             )
-        return scatter_zeros(cached[1], cached[2], genes, self.observed.shape[0])
+        n_rows = self.observed.shape[0]
+        return scatter_zeros(cached[1], cached[2], genes, n_rows, column_major=cpu)
 
 
 def scatter_zeros(
-    indptr: torch.Tensor, row_index: torch.Tensor, genes: torch.Tensor, n_rows: int
+    indptr: torch.Tensor,
+    row_index: torch.Tensor,
+    genes: torch.Tensor,
+    n_rows: int,
+    *,
+    column_major: bool = False,
 ) -> torch.Tensor:
     """1 - pattern[:, genes] as a dense (n_rows x genes) tensor, from the pattern's CSC arrays."""
     dev = indptr.device
@@ -327,7 +340,10 @@ def scatter_zeros(
     offsets = torch.arange(int(lengths.sum()), device=dev) + torch.repeat_interleave(
         starts - first, lengths
     )
-    zeros = torch.ones(n_rows, genes.numel(), device=dev)
+    if column_major:
+        zeros = torch.ones(genes.numel(), n_rows, device=dev).T
+    else:
+        zeros = torch.ones(n_rows, genes.numel(), device=dev)
     zeros[row_index[offsets].long(), batch_col] = 0.0
     return zeros
 
