@@ -35,7 +35,8 @@ from hypothesis import strategies as st  # noqa: E402
 from gnnimpute.errors import InputError  # noqa: E402
 from gnnimpute.io import read_input, validate_counts  # noqa: E402
 
-FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "3"))
+CI_FUZZ_SECONDS = 3.0
+FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", str(CI_FUZZ_SECONDS)))
 COUNTS = np.array([[0, 1, 2, 0], [3, 0, 0, 1], [1, 1, 5, 0], [0, 0, 7, 2]], dtype=np.float32)
 READERS = ["h5ad", "h5", "mtx", "csv", "tsv.gz"]
 
@@ -249,6 +250,9 @@ def test_fuzz_reader(kind):
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
+        # the short CI run replays fixed examples: a random draw once made libhdf5 loop forever
+        # on a corrupted global heap (docs/reliability.md); `make fuzz` keeps exploring
+        derandomize=FUZZ_SECONDS <= CI_FUZZ_SECONDS,
     )
     @given(data=_strategy(kind))
     def run(data):

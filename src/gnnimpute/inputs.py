@@ -84,8 +84,8 @@ class ProjectedInput(EncoderInput):
 
 def entries_csr(rows, cols, values, shape) -> sp.csr_matrix:
     """The entries as a CSR matrix (no repeats). Entries sorted by (row, column), as training
-    draws them, are laid out directly: scipy's COO route sorts them again, ~half of a Baron
-    epoch's host time. Both give the same matrix, so the products give the same bytes."""
+    hides them, are laid out directly, where scipy's COO route would sort them again; both give
+    the same matrix, so the products give the same bytes."""
     n_rows, n_cols = shape
     key = rows.astype(np.int64) * n_cols + cols
     if key.size > 1 and not bool(np.all(key[1:] > key[:-1])):
