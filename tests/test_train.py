@@ -377,3 +377,88 @@ def test_min_delta_restarts_patience_only_on_a_relative_gain_but_keeps_the_best_
     # a real gain restarts patience, measured from the loss at that gain (89 then needs < 80.1)
     assert _stopping_run([100.0, 89.0, 85.0, 81.0, 80.5, 70.0], patience=3, min_delta=0.1) == (
         5, 5, 5.0)  # fmt: skip
+
+
+def test_epoch_draw_is_bernoulli_per_entry_sorted_and_seeded():
+    """The geometric-gap draw picks each training entry independently with the given rate."""
+    t = sp.random(400, 300, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    e = ObservedEntries(t, 0.1, np.random.default_rng(0))
+    rng = np.random.default_rng(3)
+    hits = np.zeros(t.nnz)
+    sizes = []
+    for _ in range(200):
+        batch = e.sample_train(0.1, rng)
+        assert np.all(np.diff(batch) > 0)  # sorted, no repeats
+        assert np.isin(batch, e.train).all()
+        hits[batch] += 1
+        sizes.append(batch.size)
+    # each entry's share of draws ~ Binomial(200, 0.1) / 200; the draw size ~ Binomial(n, 0.1)
+    share = hits[e.train] / 200
+    assert abs(share.mean() - 0.1) < 0.003
+    assert 0.015 < share.std() < 0.027  # sqrt(0.1 * 0.9 / 200) = 0.021
+    assert abs(np.mean(sizes) / e.train.size - 0.1) < 0.003
+    assert (hits[e.train] == 0).mean() < 0.001  # every position is reachable, the last included
+    np.testing.assert_array_equal(
+        e.sample_train(0.1, np.random.default_rng(9)), e.sample_train(0.1, np.random.default_rng(9))
+    )
+    tiny = ObservedEntries(
+        sp.csr_matrix(np.eye(3, dtype=np.float32)), 0.34, np.random.default_rng(0)
+    )
+    assert tiny.sample_train(1e-9, np.random.default_rng(0)).size == 1  # at least one
+    np.testing.assert_array_equal(tiny.sample_train(1.0, np.random.default_rng(0)), tiny.train)
+
+
+def test_hiding_on_top_of_a_base_input_hides_both_sets():
+    """Training hides its draw on top of validation's input: the same as hiding the union."""
+    t = _target(seed=5, shape=(40, 30))
+    e = ObservedEntries(t, 0.2, np.random.default_rng(0))
+    log_norm = t.copy()
+    log_norm.data = np.log1p(log_norm.data)
+    batch = e.sample_train(0.3, np.random.default_rng(1))
+    for inputs in (
+        GeneInput(log_norm, np.arange(0, 30, 3), CPU),
+        ProjectedInput(log_norm, np.random.default_rng(2).normal(size=(30, 5)), CPU),
+    ):
+        base = e.hidden_input(inputs, e.val)
+        stacked = e.hidden_input(inputs, batch, base=base)
+        union = e.hidden_input(inputs, np.concatenate([e.val, batch]))
+        torch.testing.assert_close(stacked, union, rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(stacked, base)  # the draw did hide something more
+        on_device = e.on_device(CPU)
+        device_stacked = on_device.hidden_input(
+            inputs,
+            torch.as_tensor(batch).long(),
+            base=on_device.hidden_input(inputs, on_device.val),
+        )
+        torch.testing.assert_close(device_stacked, union, rtol=1e-5, atol=1e-5)
+
+
+def test_csr_product_gives_scipys_bytes():
+    from gnnimpute.inputs import csr_product
+
+    m = sp.random(50, 40, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    dense = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    got = csr_product(m, torch.as_tensor(dense)).numpy()
+    np.testing.assert_array_equal(got, m @ dense)
+    empty = sp.csr_matrix((50, 40), dtype=np.float32)
+    assert np.all(csr_product(empty, torch.as_tensor(dense)).numpy() == 0)
+
+
+def test_decoding_in_cache_sized_blocks_changes_nothing(monkeypatch):
+    import gnnimpute.train as train
+
+    torch.manual_seed(0)
+    model = GNNImputeModel(4, 12, hidden=(8, 3), detection=True).eval()
+    zs = [torch.randn(23, 3) for _ in range(3)]
+    whole_level, whole_prob = train.decode_layers(model, zs, slice(2, 21))
+    monkeypatch.setattr(train, "DECODE_ROWS", 4)
+    level, prob = train.decode_layers(model, zs, slice(2, 21))
+    assert level.shape == prob.shape == (19, 12)
+    torch.testing.assert_close(torch.as_tensor(level), torch.as_tensor(whole_level))
+    torch.testing.assert_close(torch.as_tensor(prob), torch.as_tensor(whole_prob))
+    with torch.no_grad():  # the mean over draws of each cell's output
+        h = [model.decode_hidden(z[2:21]) for z in zs]
+        expected = sum(model.decode_all(x) for x in h) / 3
+        expected_prob = sum(model.detect_all(x) for x in h) / 3
+    torch.testing.assert_close(torch.as_tensor(level), expected)
+    torch.testing.assert_close(torch.as_tensor(prob), expected_prob)

@@ -62,6 +62,8 @@ def impute(
     patience: int = 50,
     min_delta: float = 0.0,
     lr: float = 3e-3,
+    lr_patience: int = 0,
+    lr_factor: float = 0.5,
     mask_rate: float = 0.1,
     val_rate: float = 0.05,
     gene_batch: int = 1024,
@@ -103,6 +105,9 @@ def impute(
         The output is the mean over this many inputs that each hide the share of observed
         non-zeros training hid (val_rate + mask_rate of the rest): the complete matrix is an input
         the model never saw in training, on which it under-predicts. 0: one pass on it.
+    lr_patience, lr_factor
+        After `lr_patience` epochs without a counted gain (and every `lr_patience` more), the
+        learning rate is multiplied by `lr_factor`; 0 keeps it constant.
     patience, min_delta
         Training stops `patience` epochs after the last real improvement: a validation loss at
         least `min_delta` (a share, e.g. 0.01 = 1 %) below the loss at the improvement before.
@@ -178,7 +183,14 @@ def impute(
         lr=lr, dropout=dropout, mask_rate=mask_rate, val_rate=val_rate, zero_weight=zero_weight,
         ema_decay=ema_decay, detection_shrink=detection_shrink, attn_dropout=attn_dropout,
         weight_decay=weight_decay, detection_weight=detection_weight, level_mix=level_mix,
+        lr_factor=lr_factor,
     )  # fmt: skip
+    if (
+        isinstance(lr_patience, bool)
+        or not isinstance(lr_patience, (int, np.integer))
+        or lr_patience < 0
+    ):
+        raise InputError(f"lr_patience must be a whole number >= 0, got {lr_patience!r}")
     validate_counts(
         ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1,
         why=f"k + 1 for the kNN graph, k={k} (--k)",
@@ -246,6 +258,8 @@ def impute(
         patience=patience,
         min_delta=min_delta,
         lr=lr,
+        lr_patience=lr_patience,
+        lr_factor=lr_factor,
         weight_decay=weight_decay,
         detection_weight=detection_weight if decoder == "hurdle" else 0.0,
         mask_rate=mask_rate,
@@ -271,10 +285,9 @@ def impute(
     def dense_chunk(rows: slice) -> dict[str, np.ndarray]:
         """Every dense output layer for the cells in `rows`: what is written, or kept, per chunk."""
         level, detection = decode_layers(model, zs, rows)
-        if level_source is not None:
-            level = ((1 - level_mix) * level + level_mix * level_source.rows(rows)).astype(
-                np.float32
-            )
+        if level_source is not None:  # (1 - mix) level + mix neighbours' level, in place
+            level *= np.float32(1 - level_mix)
+            level += np.multiply(level_source.rows(rows), np.float32(level_mix))
         if detection is not None:
             layers = {
                 key_added: blend_layers(level, detection, blend),
@@ -322,6 +335,8 @@ def impute(
             "patience": patience,
             "min_delta": min_delta,
             "lr": lr,
+            "lr_patience": lr_patience,
+            "lr_factor": lr_factor,
             "mask_rate": mask_rate,
             "val_rate": val_rate,
             "device": str(dev),

@@ -243,6 +243,19 @@ def _interrupt(signum, frame) -> None:
     "--lr", default=3e-3, type=FiniteFloatRange(min=0, min_open=True), help="Adam learning rate."
 )
 @click.option(
+    "--lr-patience",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Multiply the learning rate by --lr-factor after this many epochs without validation "
+    "improvement (0: a constant rate).",
+)
+@click.option(
+    "--lr-factor",
+    default=0.5,
+    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+    help="Factor applied to the learning rate on each --lr-patience plateau.",
+)
+@click.option(
     "--weight-decay", default=0.0, type=FiniteFloatRange(min=0), help="Adam weight decay."
 )
 @click.option(

@@ -7,20 +7,28 @@ update, so the encoder never needs the full genes x hidden first layer.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 
 class EncoderInput:
-    """Base: `full()` is the input with nothing hidden, `hidden(...)` with the given entries zeroed."""
+    """Base: `full()` is the input with nothing hidden, `hidden(...)` with the given entries zeroed.
+
+    `hidden(..., base=x)` hides the entries on top of `x`, an input that already hides others
+    (training hides the fixed validation entries every epoch: they are hidden once, not again).
+    """
 
     n_features: int
 
     def full(self) -> torch.Tensor:
         raise NotImplementedError
 
-    def hidden(self, rows: np.ndarray, cols: np.ndarray, log_values: np.ndarray) -> torch.Tensor:
+    def hidden(
+        self, rows: np.ndarray, cols: np.ndarray, log_values: np.ndarray, base=None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -36,8 +44,8 @@ class GeneInput(EncoderInput):
     def full(self) -> torch.Tensor:
         return self._x
 
-    def hidden(self, rows, cols, log_values) -> torch.Tensor:
-        x = self._x.clone()
+    def hidden(self, rows, cols, log_values, base=None) -> torch.Tensor:
+        x = (self._x if base is None else base).clone()
         if torch.is_tensor(cols):  # entries already on the device
             pos = torch.as_tensor(self._pos, device=cols.device)[cols.long()]
             keep = pos >= 0
@@ -56,7 +64,7 @@ class ProjectedInput(EncoderInput):
     """Centered log-normalized counts of all genes projected on fixed loadings (genes x d)."""
 
     def __init__(self, log_norm: sp.csr_matrix, loadings: np.ndarray, device: torch.device):
-        loadings = np.asarray(loadings, dtype=np.float32)
+        loadings = np.ascontiguousarray(loadings, dtype=np.float32)
         mean = np.asarray(log_norm.mean(axis=0), dtype=np.float32).ravel()
         proj = np.asarray(log_norm @ loadings, dtype=np.float32) - mean @ loadings
         self._x = torch.as_tensor(proj, device=device)
@@ -67,14 +75,12 @@ class ProjectedInput(EncoderInput):
     def full(self) -> torch.Tensor:
         return self._x
 
-    def hidden(self, rows, cols, log_values) -> torch.Tensor:
+    def hidden(self, rows, cols, log_values, base=None) -> torch.Tensor:
+        x = self._x if base is None else base
         if self._x.is_cuda or torch.is_tensor(cols):  # on the device; no entry crosses the bus
-            return self._x - _device_product(
-                rows, cols, log_values, self._shape, self._device_loadings()
-            )
+            return x - _device_product(rows, cols, log_values, self._shape, self._device_loadings())
         removed = entries_csr(rows, cols, log_values.astype(np.float32), self._shape)
-        delta = np.asarray(removed @ self._loadings, dtype=np.float32)
-        return self._x - torch.as_tensor(delta, device=self._x.device)
+        return x - csr_product(removed, torch.as_tensor(self._loadings))
 
     def _device_loadings(self) -> torch.Tensor:
         if getattr(self, "_loadings_dev", None) is None:
@@ -93,6 +99,26 @@ def entries_csr(rows, cols, values, shape) -> sp.csr_matrix:
     indptr = np.zeros(n_rows + 1, dtype=np.int32 if key.size < 2**31 else np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     return sp.csr_matrix((values, cols, indptr), shape=shape)
+
+
+def csr_product(matrix: sp.csr_matrix, dense: torch.Tensor) -> torch.Tensor:
+    """matrix @ dense with torch's CSR kernel: the same sums, row by row, as scipy's, on every
+    thread (scipy's product runs on one)."""
+    index = (
+        np.int32
+        if matrix.indices.dtype == np.int32 and matrix.indptr.dtype == np.int32
+        else np.int64
+    )
+    with warnings.catch_warnings():  # torch flags every CSR tensor as beta
+        warnings.simplefilter("ignore", UserWarning)
+        csr = torch.sparse_csr_tensor(
+            torch.as_tensor(matrix.indptr.astype(index, copy=False)),
+            torch.as_tensor(matrix.indices.astype(index, copy=False)),
+            torch.as_tensor(matrix.data),
+            matrix.shape,
+            check_invariants=False,
+        )
+        return csr @ dense
 
 
 def _device_product(rows, cols, values, shape, loadings: torch.Tensor) -> torch.Tensor:

@@ -25,11 +25,13 @@ from .inputs import EncoderInput
 from .loss_cells import LossCells
 from .losses import detection_bce, level_scale
 from .model import GNNImputeModel
+from .optim import Adam
 from .progress import EpochReporter
 
 log = logging.getLogger(__name__)
 
 OUTPUT_CHUNK = 2_048  # cells per chunk when producing the dense output
+DECODE_ROWS = 256  # cells decoded at once within a chunk: cache-sized blocks
 SAMPLE_CHUNK = 1 << 20  # training entries per chunk when drawing an epoch's hidden share
 PINNED_ZEROS_MAX = 1 << 24  # floats (64 MB): largest zero pattern validation keeps between epochs
 
@@ -42,6 +44,8 @@ class TrainConfig:
     patience: int = 50
     min_delta: float = 0.0  # relative gain (from the last counted one) that resets patience
     lr: float = 3e-3
+    lr_patience: int = 0  # > 0: multiply lr by lr_factor after this many epochs without a gain
+    lr_factor: float = 0.5
     weight_decay: float = 0.0
     mask_rate: float = 0.1
     val_rate: float = 0.05
@@ -63,7 +67,7 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     history: dict[str, list[float]] = field(
-        default_factory=lambda: {"train_loss": [], "val_loss": []}
+        default_factory=lambda: {"train_loss": [], "val_loss": [], "lr": []}
     )
     best_epoch: int = 0
     epochs_run: int = 0
@@ -108,23 +112,30 @@ class ObservedEntries:
     def sample_train(self, rate: float, rng: np.random.Generator) -> np.ndarray:
         """Each training entry independently with probability `rate` (at least one), sorted.
 
-        Drawn in chunks, so an epoch allocates in proportion to the sample, not to all entries.
+        The gaps between picked entries are geometric, so an epoch draws one number per picked
+        entry rather than one per entry, and allocates in proportion to the sample.
         """
-        picked = [
-            part[rng.random(part.size, dtype=np.float32) < rate]
-            for part in np.array_split(self.train, max(1, self.train.size // SAMPLE_CHUNK))
-        ]
-        batch = np.concatenate(picked)
-        return batch if batch.size else self.train[rng.integers(self.train.size, size=1)]
+        n = self.train.size
+        if rate >= 1:
+            return self.train.copy()
+        chunk = int(n * rate * 1.05) + 64  # one chunk of gaps almost always reaches the end
+        picked, last = [], -1
+        while last < n - 1:
+            positions = last + np.cumsum(rng.geometric(rate, size=chunk))
+            picked.append(positions[positions < n])
+            last = int(positions[-1])
+        batch = self.train[np.concatenate(picked)]
+        return batch if batch.size else self.train[rng.integers(n, size=1)]
 
-    def hidden_input(self, inputs: EncoderInput, idx: np.ndarray) -> torch.Tensor:
-        """The encoder input with entries `idx` hidden (their log values removed).
+    def hidden_input(self, inputs: EncoderInput, idx: np.ndarray, base=None) -> torch.Tensor:
+        """The encoder input with entries `idx` hidden (their log values removed), on top of
+        `base` if given (an input that already hides other entries).
 
-        Sorted first (a merge when `idx` is sorted runs, as validation + batch are), so the
-        entries come in (row, column) order and the input needs no sort of its own.
+        Sorted first (a no-op for an epoch's draw, which comes sorted), so the entries come in
+        (row, column) order and the input needs no sort of its own.
         """
         idx = np.sort(idx, kind="stable")
-        return inputs.hidden(self.rows[idx], self.cols[idx], np.log1p(self.values[idx]))
+        return inputs.hidden(self.rows[idx], self.cols[idx], np.log1p(self.values[idx]), base=base)
 
     def on_device(self, device: torch.device) -> DeviceEntries:
         """The same entries as tensors on `device`, for a training loop that stays there."""
@@ -159,8 +170,8 @@ class DeviceEntries:
         pick = torch.randint(self.train.numel(), (1,), generator=generator, device=self.device)
         return self.train[pick]
 
-    def hidden_input(self, inputs: EncoderInput, idx: torch.Tensor) -> torch.Tensor:
-        return inputs.hidden(self.rows[idx], self.cols[idx], self.log_values[idx])
+    def hidden_input(self, inputs: EncoderInput, idx: torch.Tensor, base=None) -> torch.Tensor:
+        return inputs.hidden(self.rows[idx], self.cols[idx], self.log_values[idx], base=base)
 
 
 def _index_dtype(size: int) -> type:
@@ -452,6 +463,21 @@ class EarlyStopping:
         return self.result
 
 
+class PlateauDecay:
+    """Multiply the learning rate by `factor` every `patience` epochs without a counted gain.
+
+    At a constant rate the validation loss creeps down within its own noise for hundreds of
+    epochs; a smaller step once it stalls settles the weights sooner. `patience` 0: off.
+    """
+
+    def __init__(self, opt, patience: int, factor: float):
+        self.opt, self.patience, self.factor = opt, patience, factor
+
+    def update(self, since_gain: int) -> None:
+        if self.patience > 0 and since_gain > 0 and since_gain % self.patience == 0:
+            self.opt.lr *= self.factor
+
+
 def fit(
     model: GNNImputeModel,
     inputs: EncoderInput,
@@ -498,7 +524,8 @@ def fit(
         if device.type == "cuda":
             log.warning("loss_cells > 0 on a GPU draws each epoch on the host; 0 keeps it there")
 
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
+    decay = PlateauDecay(opt, config.lr_patience, config.lr_factor)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult(validate=validate)
     start = time.perf_counter()
@@ -526,11 +553,11 @@ def fit(
         model.train()
         if on_device is not None:
             batch = on_device.sample_train(config.mask_rate, generator)
-            x = on_device.hidden_input(inputs, torch.cat([on_device.val, batch]))
+            x = on_device.hidden_input(inputs, batch, base=validate.x)
         else:
             batch = entries.sample_train(config.mask_rate, rng)
-            x = entries.hidden_input(inputs, np.concatenate([entries.val, batch]))
-        opt.zero_grad(set_to_none=True)
+            x = entries.hidden_input(inputs, batch, base=validate.x)  # validation's stay hidden
+        opt.zero_grad()
         z = model.encode(x, edge_index)
         if cells is None:
             loss = loss_fn(model, model.decode_hidden(z), batch, *loss_fn.sample_genes(rng))
@@ -547,8 +574,10 @@ def fit(
             ema.update(model)
             scored = ema.model
         val_loss = validate(scored)  # the weights after this step, in eval mode: those we save
+        result.history["lr"].append(opt.lr)  # the rate this epoch's step used
         if stopping.update(epoch, float(loss.detach()), val_loss, scored):
             break
+        decay.update(stopping.since_best)
     return stopping.finish(model, start)
 
 
@@ -627,17 +656,31 @@ def encode_draws(
 def decode_layers(
     model: GNNImputeModel, zs: list[torch.Tensor], rows: slice
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Mean level and P(detected) (None without a detection head) over the draws, for `rows`."""
+    """Mean level and P(detected) (None without a detection head) over the draws, for `rows`.
+
+    Decoded DECODE_ROWS cells at a time: a block of that many cells x every gene stays in the
+    cache through its softplus, sigmoid and sums (Baron's 8 draws: 5.8 -> 2.7 s).
+    """
     model.eval()
     detect = getattr(model, "det", None) is not None
+    n_rows = len(range(*rows.indices(zs[0].shape[0])))
+    level = np.empty((n_rows, model.n_output), dtype=np.float32)
+    prob = np.empty_like(level) if detect else None
+    first = rows.indices(zs[0].shape[0])[0]
+    step = DECODE_ROWS if zs[0].device.type == "cpu" else max(n_rows, 1)  # a GPU takes it whole
     with torch.inference_mode():
-        level = prob = None
-        for z in zs:
-            h = model.decode_hidden(z[rows])
-            out = model.decode_all(h)
-            level = out if level is None else level.add_(out)
+        for start in range(0, n_rows, step):
+            block = slice(first + start, first + min(start + step, n_rows))
+            out = slice(start, min(start + step, n_rows))
+            level_sum = prob_sum = None
+            for z in zs:
+                h = model.decode_hidden(z[block])
+                part = model.decode_all(h)
+                level_sum = part if level_sum is None else level_sum.add_(part)
+                if detect:
+                    p = model.detect_all(h)
+                    prob_sum = p if prob_sum is None else prob_sum.add_(p)
+            level[out] = (level_sum / len(zs)).cpu().numpy()
             if detect:
-                p = model.detect_all(h)
-                prob = p if prob is None else prob.add_(p)
-        level = (level / len(zs)).cpu().numpy()
-        return level, (prob / len(zs)).cpu().numpy() if detect else None
+                prob[out] = (prob_sum / len(zs)).cpu().numpy()
+    return level, prob

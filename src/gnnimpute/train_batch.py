@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .errors import InputError
 from .inputs import EncoderInput
 from .model import GNNImputeModel
+from .optim import Adam
 from .progress import EpochReporter
 
 # A full-batch epoch costs ~3x less CPU than a mini-batch one (the 2-hop halos recompute
@@ -134,7 +135,14 @@ class SubgraphBatches:
 def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch.Tensor,
                   target: sp.csr_matrix, config, *, seed: int = 0):  # fmt: skip
     """`train.fit` with each epoch one pass over seed-cell batches; same result type."""
-    from .train import EarlyStopping, GeneBatchLoss, ObservedEntries, TrainResult, WeightAverage
+    from .train import (
+        EarlyStopping,
+        GeneBatchLoss,
+        ObservedEntries,
+        PlateauDecay,
+        TrainResult,
+        WeightAverage,
+    )
 
     device = edge_index.device
     rng = np.random.default_rng(seed)
@@ -160,7 +168,8 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
         batches, entries, inputs, loss_fn, entry_ptr, val_mask, pattern, val_genes, val_weights,
         device, rng=np.random.default_rng(seed + 1),
     )  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
+    decay = PlateauDecay(opt, config.lr_patience, config.lr_factor)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult(validate=validate)
     start = time.perf_counter()
@@ -184,7 +193,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
             seed_pos = torch.as_tensor(np.searchsorted(nodes, seeds), device=device)
             batch_loss = _seed_loss(loss_fn, entries, entry_ptr, train_mask, seeds,
                                     pattern=pattern, share=picked.size / n_entries)  # fmt: skip
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             h = model.decode_hidden(model.encode(x, sub)[seed_pos])
             n_hidden = batch_loss.entries.rows.size
             loss = batch_loss(model, h, np.arange(n_hidden), *loss_fn.sample_genes(rng))
@@ -199,8 +208,10 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
         # the weights after the epoch's last step, in eval mode: the weights early stopping saves
         val_loss = validate(scored)
         reporter.step = ""
+        result.history["lr"].append(opt.lr)
         if stopping.update(epoch, train_sum / max(n_train, 1), val_loss, scored):
             break
+        decay.update(stopping.since_best)
     return stopping.finish(model, start)
 
 

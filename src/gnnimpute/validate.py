@@ -19,6 +19,7 @@ log = logging.getLogger("gnnimpute")
 # the same with dashes.
 FLOAT_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "lr": (0.0, None, True, False),
+    "lr_factor": (0.0, 1.0, True, True),
     "dropout": (0.0, 1.0, False, True),
     "mask_rate": (0.0, 1.0, True, True),
     "val_rate": (0.0, 1.0, True, True),
