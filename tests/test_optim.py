@@ -92,7 +92,7 @@ def _fit(**overrides):
 
 
 def test_fit_records_the_learning_rate_it_used():
-    constant = _fit(patience=100, lr=0.05)
+    constant = _fit(patience=100, lr=0.05, lr_patience=0)
     assert constant.history["lr"] == [0.05] * 40
     decayed = _fit(patience=100, lr=0.05, lr_patience=1, lr_factor=0.5)
     lr = np.asarray(decayed.history["lr"])

@@ -21,6 +21,7 @@ PAPER = {
     "weight_decay": 5e-4,
     "patience": 200,
     "min_delta": 0.0,
+    "lr_patience": 0,
     "decoder": "level",
     "predict_draws": 0,
     "detection_shrink": 0.0,
@@ -82,6 +83,7 @@ def test_cli_fast_preset_stops_sooner_and_changes_nothing_else(monkeypatch, tmp_
     seen, _ = _cli_options(monkeypatch, tmp_path, sim_h5ad, "--preset", "fast")
     assert seen["patience"] == 20 and seen["min_delta"] == 0.01
     default, _ = _cli_options(monkeypatch, tmp_path, sim_h5ad, "--force")
-    assert default["patience"] == 50 and default["min_delta"] == 0.0
+    assert default["patience"] == 30 and default["min_delta"] == 0.0
+    assert default["lr_patience"] == 10 and seen["lr_patience"] == 0
     changed = {k for k in default if default[k] != seen[k]}
-    assert changed == {"patience", "min_delta", "preset_applied"}
+    assert changed == {"patience", "min_delta", "lr_patience", "preset_applied"}

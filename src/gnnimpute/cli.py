@@ -222,13 +222,14 @@ def _interrupt(signum, frame) -> None:
     type=click.Choice(["paper", "fast"]),
     default=None,
     help="Named option set; options given explicitly override it. paper: the published "
-    "architecture and training; fast: stop training sooner (--patience 20 --min-delta 0.01, "
-    "about half the time; its accuracy trade-offs are in docs/method.md).",
+    "architecture and training; fast: the earlier faster stopping rule at a constant rate "
+    "(--patience 20 --min-delta 0.01 --lr-patience 0; its accuracy trade-offs are in "
+    "docs/method.md).",
 )
 @click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
 @click.option(
     "--patience",
-    default=50,
+    default=30,
     type=click.IntRange(min=1),
     help="Stop after this many epochs without validation improvement.",
 )
@@ -244,7 +245,7 @@ def _interrupt(signum, frame) -> None:
 )
 @click.option(
     "--lr-patience",
-    default=0,
+    default=10,
     type=click.IntRange(min=0),
     help="Multiply the learning rate by --lr-factor after this many epochs without validation "
     "improvement (0: a constant rate).",

@@ -41,10 +41,10 @@ class TrainConfig:
     """Training knobs; every field lands in `uns['gnnimpute']['params']`."""
 
     epochs: int = 3000
-    patience: int = 50
+    patience: int = 30
     min_delta: float = 0.0  # relative gain (from the last counted one) that resets patience
     lr: float = 3e-3
-    lr_patience: int = 0  # > 0: multiply lr by lr_factor after this many epochs without a gain
+    lr_patience: int = 10  # > 0: multiply lr by lr_factor after this many epochs without a gain
     lr_factor: float = 0.5
     weight_decay: float = 0.0
     mask_rate: float = 0.1
