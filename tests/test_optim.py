@@ -104,3 +104,36 @@ def test_fit_records_the_learning_rate_it_used():
     assert first > 0
     assert decayed.history["val_loss"][:first] == constant.history["val_loss"][:first]
     assert decayed.history["val_loss"][first] != constant.history["val_loss"][first]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lr-factor", "1"], "--lr-factor"),
+        (["--lr-factor", "0"], "--lr-factor"),
+        (["--lr-factor", "nan"], "--lr-factor"),
+        (["--lr-patience", "-1"], "--lr-patience"),
+        (["--lr-patience", "2.5"], "--lr-patience"),
+    ],
+)
+def test_cli_refuses_bad_decay_options_before_any_work(tmp_path, sim_h5ad, args, message):
+    from click.testing import CliRunner
+
+    from gnnimpute.cli import main
+
+    out = tmp_path / "out.h5ad"
+    result = CliRunner().invoke(main, ["impute", str(sim_h5ad), str(out), "--quiet", *args])
+    assert result.exit_code == 2 and message in result.output
+    assert not out.exists()
+
+
+def test_api_refuses_bad_decay_options():
+    import anndata as ad
+
+    from gnnimpute.api import impute
+    from gnnimpute.errors import InputError
+
+    x = sp.csr_matrix(np.random.default_rng(0).poisson(1.0, (40, 30)).astype(np.float32))
+    for bad in ({"lr_patience": -1}, {"lr_patience": 1.5}, {"lr_factor": 1.0}, {"lr_factor": 0}):
+        with pytest.raises(InputError):
+            impute(ad.AnnData(X=x), progress=False, **bad)

@@ -31,7 +31,15 @@ def plot_training_curve(history: dict, path: Path, *, best_epoch: int | None = N
     ax.set(
         xlabel="epoch", ylabel="MSE (normalized counts)", yscale="log", title="gnnimpute training"
     )
-    ax.legend(frameon=False)
+    handles, labels = ax.get_legend_handles_labels()
+    lr = np.asarray(history.get("lr", []), dtype=float)
+    if lr.size and np.ptp(lr) > 0:  # the plateau decay's steps, on their own axis
+        rate = ax.twinx()
+        (line,) = rate.step(np.arange(1, lr.size + 1), lr, where="post", color="tab:green",
+                            lw=0.8, alpha=0.7)  # fmt: skip
+        rate.set(ylabel="learning rate", yscale="log")
+        handles, labels = [*handles, line], [*labels, "learning rate"]
+    ax.legend(handles, labels, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -8,9 +8,9 @@ PRESETS: dict[str, dict] = {
     # The published GNNImpute architecture and training (Xu et al. 2021): the encoder reads gene
     # expression (here the 2,000 most variable genes, all genes of smaller panels, to keep the
     # first layer affordable on a CPU), 2 GAT layers 512 -> 50 with 3 heads, dropout 0.5,
-    # attention dropout 0.6, Adam lr 1e-3 (constant) with weight decay 5e-4, patience 200, and an MSE on
-    # hidden entries whose output is the reconstruction itself (no detection head, no blend, no
-    # neighbours' level mixed in, one pass over the complete input).
+    # attention dropout 0.6, Adam at a constant lr 1e-3 with weight decay 5e-4, patience 200, and
+    # an MSE on hidden entries whose output is the reconstruction itself (no detection head, no
+    # blend, no neighbours' level mixed in, one pass over the complete input).
     "paper": {
         "encoder_input": "genes",
         "n_input": 2000,
@@ -30,11 +30,11 @@ PRESETS: dict[str, dict] = {
         "blend": "level",
         "level_mix": 0.0,
     },
-    # The stopping rule tried before the default's plateau decay, at a constant rate: patience 20
-    # counted from the last gain of at least 1 % in
-    # validation loss. Chosen on the development split (Baron, PBMC 4k at mask seeds 0-2: no
-    # worse there); on the confirmation data it traded accuracy both ways, so it is not the
-    # default (docs/method.md, "A faster stopping rule").
+    # The faster rule tried before the default's plateau decay, at a constant rate: patience 20
+    # counted from the last gain of at least 1 % in validation loss. Chosen on the development
+    # split (Baron, PBMC 4k at mask seeds 0-2: no worse there); on the confirmation data it
+    # traded accuracy both ways, so it is not the default (docs/method.md, "A faster stopping
+    # rule").
     "fast": {
         "patience": 20,
         "min_delta": 0.01,
