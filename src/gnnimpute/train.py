@@ -418,13 +418,16 @@ class EarlyStopping:
 
     Records the losses (a non-finite one stops the run), keeps a copy of the best-scoring
     weights, and says when `patience` epochs have passed without an improvement of at least
-    `min_delta` (relative) over the loss at the last improvement.
+    `min_delta` (relative) over the loss at the last improvement. Given the optimizer `opt`, it
+    also records each epoch's learning rate and lowers it on plateaus (`PlateauDecay`).
     """
 
-    def __init__(self, config: TrainConfig, result: TrainResult, bar, reporter):
+    def __init__(self, config: TrainConfig, result: TrainResult, bar, reporter, opt=None):
         self.config, self.result, self.bar, self.reporter = config, result, bar, reporter
         self.best, self.best_state, self.since_best = math.inf, None, 0
         self.reference = math.inf  # the best loss when patience was last reset
+        self.opt = opt
+        self.decay = PlateauDecay(opt, config.lr_patience, config.lr_factor) if opt else None
 
     def update(self, epoch: int, train_loss: float, val_loss: float, scored) -> bool:
         """Record an epoch whose weights `scored` gave `val_loss`; True when training should stop."""
@@ -432,6 +435,8 @@ class EarlyStopping:
         result = self.result
         result.history["train_loss"].append(train_loss)
         result.history["val_loss"].append(val_loss)
+        if self.opt is not None:
+            result.history["lr"].append(self.opt.lr)  # the rate this epoch's step used
         result.epochs_run = epoch
         if val_loss < self.best:  # the weights kept are always the best scored
             self.best, result.best_epoch = val_loss, epoch
@@ -451,6 +456,8 @@ class EarlyStopping:
         if self.since_best >= self.config.patience and epoch >= self.config.min_epochs:
             result.stopped_early = True
             return True
+        if self.decay is not None:
+            self.decay.update(self.since_best)
         return False
 
     def finish(self, model: GNNImputeModel, start: float) -> TrainResult:
@@ -525,7 +532,6 @@ def fit(
             log.warning("loss_cells > 0 on a GPU draws each epoch on the host; 0 keeps it there")
 
     opt = Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
-    decay = PlateauDecay(opt, config.lr_patience, config.lr_factor)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult(validate=validate)
     start = time.perf_counter()
@@ -543,7 +549,7 @@ def fit(
         config.min_epochs,
         enabled=config.progress and not sys.stderr.isatty(),
     )
-    stopping = EarlyStopping(config, result, bar, reporter)
+    stopping = EarlyStopping(config, result, bar, reporter, opt)
     # On a GPU the epoch's draw, the hidden input and the loss's entries stay on the device; on
     # the CPU the host draw is kept (it fixes the CPU results of a seed). A cell sample is drawn
     # on the host.
@@ -574,10 +580,8 @@ def fit(
             ema.update(model)
             scored = ema.model
         val_loss = validate(scored)  # the weights after this step, in eval mode: those we save
-        result.history["lr"].append(opt.lr)  # the rate this epoch's step used
         if stopping.update(epoch, float(loss.detach()), val_loss, scored):
             break
-        decay.update(stopping.since_best)
     return stopping.finish(model, start)
 
 

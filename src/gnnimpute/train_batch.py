@@ -135,14 +135,7 @@ class SubgraphBatches:
 def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch.Tensor,
                   target: sp.csr_matrix, config, *, seed: int = 0):  # fmt: skip
     """`train.fit` with each epoch one pass over seed-cell batches; same result type."""
-    from .train import (
-        EarlyStopping,
-        GeneBatchLoss,
-        ObservedEntries,
-        PlateauDecay,
-        TrainResult,
-        WeightAverage,
-    )
+    from .train import EarlyStopping, GeneBatchLoss, ObservedEntries, TrainResult, WeightAverage
 
     device = edge_index.device
     rng = np.random.default_rng(seed)
@@ -169,7 +162,6 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
         device, rng=np.random.default_rng(seed + 1),
     )  # fmt: skip
     opt = Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
-    decay = PlateauDecay(opt, config.lr_patience, config.lr_factor)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult(validate=validate)
     start = time.perf_counter()
@@ -177,7 +169,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
                              enabled=config.progress and not sys.stderr.isatty())  # fmt: skip
     bar = tqdm(range(1, config.epochs + 1), desc="gnnimpute", unit="epoch", file=sys.stderr,
                disable=not (config.progress and sys.stderr.isatty()), dynamic_ncols=True)  # fmt: skip
-    stopping = EarlyStopping(config, result, bar, reporter)
+    stopping = EarlyStopping(config, result, bar, reporter, opt)
     for epoch in reporter.track(bar):
         model.train()
         picked = entries.sample_train(config.mask_rate, rng)
@@ -208,10 +200,8 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
         # the weights after the epoch's last step, in eval mode: the weights early stopping saves
         val_loss = validate(scored)
         reporter.step = ""
-        result.history["lr"].append(opt.lr)
         if stopping.update(epoch, train_sum / max(n_train, 1), val_loss, scored):
             break
-        decay.update(stopping.since_best)
     return stopping.finish(model, start)
 
 
