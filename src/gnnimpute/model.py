@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .sampled_product import entry_dot, gather_rows
 from .sparse_gat import SparseGATConv as GATConv  # GATConv without per-edge feature tensors
 
 LAYER_TYPES = ("gat", "gcn")
@@ -112,9 +113,17 @@ class GNNImputeModel(nn.Module):
 
     def decode_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """Output for all cells at the chosen genes only: training never needs every gene at once."""
-        return (
-            F.softplus(h @ self.out.weight[genes].T + self.out.bias[genes]) * self.gene_scale[genes]
-        )
+        weight, bias = gather_rows(self.out.weight, genes), gather_rows(self.out.bias, genes)
+        return F.softplus(h @ weight.T + bias) * self.gene_scale[genes]
+
+    def decode_entries(
+        self, h: torch.Tensor, genes: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+    ) -> torch.Tensor:
+        """`decode_genes(h, genes)[rows, cols]` without the dense block: the level loss needs
+        only the hidden entries, a few percent of it."""
+        pre = entry_dot(h, gather_rows(self.out.weight, genes), rows, cols)
+        bias = gather_rows(self.out.bias, genes)[cols]
+        return F.softplus(pre + bias) * self.gene_scale[genes[cols]]
 
     def decode_all(self, h: torch.Tensor) -> torch.Tensor:
         """Dense output for the given cells (callers chunk the cells to bound memory)."""
@@ -122,7 +131,7 @@ class GNNImputeModel(nn.Module):
 
     def detect_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """Logits of P(detected) for all cells at the chosen genes (hurdle decoder only)."""
-        return h @ self.det.weight[genes].T + self.det.bias[genes]
+        return h @ gather_rows(self.det.weight, genes).T + gather_rows(self.det.bias, genes)
 
     def detect_all(self, h: torch.Tensor) -> torch.Tensor:
         """P(detected) for the given cells and every gene (callers chunk the cells)."""

@@ -18,7 +18,9 @@ class Adam:
     """`torch.optim.Adam(params, lr, weight_decay=..., fused=True)`, step for step.
 
     Only what training uses: one parameter group, no AMSGrad, no state dict. Parameters without
-    a gradient in a step are left alone, as torch.optim does.
+    a gradient in a step are left alone, as torch.optim does. A sparse gradient (`gather_rows`)
+    is added into a dense buffer kept between steps: the same step, without a fresh full-size
+    gradient each time.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class Adam:
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
         self._state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._buffers: dict[int, torch.Tensor] = {}  # dense gradients of sparse ones, reused
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -52,7 +55,7 @@ class Adam:
                     torch.zeros((), dtype=torch.float32, device=p.device),
                 )
             params.append(p)
-            grads.append(p.grad)
+            grads.append(self._dense(p) if p.grad.is_sparse else p.grad)
             means.append(state[0])
             squares.append(state[1])
             steps.append(state[2])
@@ -65,3 +68,12 @@ class Adam:
             weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False,
             grad_scale=None, found_inf=None,
         )  # fmt: skip
+
+    def _dense(self, p: torch.nn.Parameter) -> torch.Tensor:
+        """p's sparse gradient, densified into a buffer allocated once."""
+        dense = self._buffers.get(id(p))
+        if dense is None:
+            dense = self._buffers[id(p)] = torch.zeros_like(p)
+        else:
+            dense.zero_()
+        return dense.add_(p.grad)

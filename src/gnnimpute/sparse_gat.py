@@ -16,11 +16,12 @@ order), so a seed gives the same model as with PyG; it does not import PyG, whos
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .sampled_product import crow_of, csr_tensor
 
 
 class EdgeStructure:
@@ -33,28 +34,19 @@ class EdgeStructure:
         self.order = torch.arange(key.numel(), device=key.device) if already else torch.argsort(key)
         self.src = src[self.order]
         self.dst = dst[self.order]
-        self.crow = _crow(self.dst, n_nodes)
+        self.crow = crow_of(self.dst, n_nodes)
         self.order_t = torch.argsort(self.src * n_nodes + self.dst)  # positions in sorted order
-        self.crow_t = _crow(self.src[self.order_t], n_nodes)
+        self.crow_t = crow_of(self.src[self.order_t], n_nodes)
         self.col_t = self.dst[self.order_t]
         self.n_nodes = n_nodes
 
     def matrix(self, values: torch.Tensor) -> torch.Tensor:
-        return _csr(self.crow, self.src, values, self.n_nodes)
+        return csr_tensor(self.crow, self.src, values, (self.n_nodes, self.n_nodes))
 
     def matrix_t(self, values: torch.Tensor) -> torch.Tensor:
-        return _csr(self.crow_t, self.col_t, values[self.order_t], self.n_nodes)
-
-
-def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
-    with warnings.catch_warnings():  # torch flags every CSR tensor as beta; these products are not
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, col, values, (n, n), check_invariants=False)
-
-
-def _crow(sorted_rows: torch.Tensor, n: int) -> torch.Tensor:
-    counts = torch.bincount(sorted_rows, minlength=n)
-    return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        return csr_tensor(
+            self.crow_t, self.col_t, values[self.order_t], (self.n_nodes, self.n_nodes)
+        )
 
 
 class _Aggregate(torch.autograd.Function):
