@@ -44,7 +44,8 @@ class EntryPattern:
         else:
             self.order = None  # the entries came in CSR order (training's always do)
         self.shape = (n_rows, n_cols)
-        self.crow, self.col = crow_of(rows, n_rows), cols
+        self.rows, self.col = rows, cols  # in CSR order
+        self.crow = crow_of(rows, n_rows)
         self.order_t = torch.argsort(cols * n_rows + rows)
         self.crow_t, self.col_t = crow_of(cols[self.order_t], n_cols), rows[self.order_t]
 

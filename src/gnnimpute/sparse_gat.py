@@ -21,32 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sampled_product import crow_of, csr_tensor
+from .sampled_product import EntryPattern
 
 
-class EdgeStructure:
-    """Edges sorted by target (CSR of A, A[dst, src]) and by source (CSR of A transposed)."""
+class EdgeStructure(EntryPattern):
+    """Edges as the CSR of A (A[dst, src], sorted by target) and of A transposed."""
 
     def __init__(self, edge_index: torch.Tensor, n_nodes: int):
-        src, dst = edge_index[0], edge_index[1]
-        key = dst * n_nodes + src
-        already = key.numel() < 2 or bool((key[1:] >= key[:-1]).all())  # our graphs come sorted
-        self.order = torch.arange(key.numel(), device=key.device) if already else torch.argsort(key)
-        self.src = src[self.order]
-        self.dst = dst[self.order]
-        self.crow = crow_of(self.dst, n_nodes)
-        self.order_t = torch.argsort(self.src * n_nodes + self.dst)  # positions in sorted order
-        self.crow_t = crow_of(self.src[self.order_t], n_nodes)
-        self.col_t = self.dst[self.order_t]
-        self.n_nodes = n_nodes
-
-    def matrix(self, values: torch.Tensor) -> torch.Tensor:
-        return csr_tensor(self.crow, self.src, values, (self.n_nodes, self.n_nodes))
-
-    def matrix_t(self, values: torch.Tensor) -> torch.Tensor:
-        return csr_tensor(
-            self.crow_t, self.col_t, values[self.order_t], (self.n_nodes, self.n_nodes)
-        )
+        super().__init__(edge_index[1], edge_index[0], (n_nodes, n_nodes))
+        self.src, self.dst = self.col, self.rows  # in CSR order
 
 
 class _Aggregate(torch.autograd.Function):
@@ -133,7 +116,7 @@ class SparseGATConv(nn.Module):
     def _edges(edge_index: torch.Tensor, n_nodes: int) -> EdgeStructure:
         """One structure per graph, shared by every layer (both layers see the same edges)."""
         cached = _LAST.get("edges")
-        if cached is None or cached[0] is not edge_index or cached[1].n_nodes != n_nodes:
+        if cached is None or cached[0] is not edge_index or cached[1].shape[0] != n_nodes:
             _LAST["edges"] = (edge_index, EdgeStructure(edge_index, n_nodes))
         return _LAST["edges"][1]
 
