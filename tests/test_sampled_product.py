@@ -59,3 +59,30 @@ def test_decode_entries_is_the_dense_decoders_entries():
     cols = torch.tensor([1, 5, 0, 2, 3, 4, 5])
     dense = model.decode_genes(h, genes)[rows, cols]
     torch.testing.assert_close(model.decode_entries(h, genes, rows, cols), dense)
+
+
+def test_decode_entries_gradients_are_bit_identical_across_runs_with_threads():
+    """Same seed, same bytes with 2 threads: the gene bias is read once per hidden entry, so its
+    gradient sums many repeats of each gene. Plain indexing summed them in thread order (Baron's
+    validation loss differed in the 4th digit from run to run by epoch 3)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        model = GNNImputeModel(4, 2000, hidden=(16, 3))
+        h = torch.randn(600, 16, generator=gen)
+        genes = torch.arange(0, 2000, 2)
+        n = 200_000  # far above torch's grain size, so the backward runs on both threads
+        key = torch.unique(torch.randint(0, 600 * genes.numel(), (n,), generator=gen))
+        rows, cols = key // genes.numel(), key % genes.numel()
+        target = torch.randn(rows.numel(), generator=gen)
+        grads = []
+        for _ in range(8):
+            model.zero_grad()
+            ((model.decode_entries(h, genes, rows, cols) - target) ** 2).sum().backward()
+            grads.append(model.out.bias.grad.to_dense().clone())
+    finally:
+        torch.set_num_threads(threads)
+    assert grads[0].abs().sum() > 0
+    for other in grads[1:]:
+        assert torch.equal(other, grads[0])

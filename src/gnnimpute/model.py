@@ -122,7 +122,9 @@ class GNNImputeModel(nn.Module):
         """`decode_genes(h, genes)[rows, cols]` without the dense block: the level loss needs
         only the hidden entries, a few percent of it."""
         pre = entry_dot(h, gather_rows(self.out.weight, genes), rows, cols)
-        bias = gather_rows(self.out.bias, genes)[cols]
+        # index_select, not indexing: indexing's backward adds the repeated columns in thread
+        # order, so a seed's results changed from run to run with 2 threads
+        bias = torch.index_select(gather_rows(self.out.bias, genes), 0, cols)
         return F.softplus(pre + bias) * self.gene_scale[genes[cols]]
 
     def decode_all(self, h: torch.Tensor) -> torch.Tensor:
