@@ -114,7 +114,7 @@ class GNNImputeModel(nn.Module):
     def decode_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """Output for all cells at the chosen genes only: training never needs every gene at once."""
         weight, bias = gather_rows(self.out.weight, genes), gather_rows(self.out.bias, genes)
-        return F.softplus(h @ weight.T + bias) * self.gene_scale[genes]
+        return F.softplus(torch.addmm(bias, h, weight.T)) * self.gene_scale[genes]
 
     def decode_entries(
         self, h: torch.Tensor, genes: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
@@ -133,7 +133,8 @@ class GNNImputeModel(nn.Module):
 
     def detect_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """Logits of P(detected) for all cells at the chosen genes (hurdle decoder only)."""
-        return h @ gather_rows(self.det.weight, genes).T + gather_rows(self.det.bias, genes)
+        weight, bias = gather_rows(self.det.weight, genes), gather_rows(self.det.bias, genes)
+        return torch.addmm(bias, h, weight.T)  # one block written, not two
 
     def detect_all(self, h: torch.Tensor) -> torch.Tensor:
         """P(detected) for the given cells and every gene (callers chunk the cells)."""

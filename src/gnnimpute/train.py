@@ -321,9 +321,9 @@ class GeneBatchLoss:
         """1 at the observed zeros of the gene batch (cells x batch), built where the model is.
 
         Scatters the batch genes' non-zeros from the pattern's CSC arrays, kept as tensors (on a
-        GPU: on the device, so no dense block of the pattern crosses the bus each epoch). On the
-        CPU the block is column-major, the layout scipy's CSC slice had: the layout fixes the
-        order of the loss's sums, so a seed's CPU results stay the same bytes.
+        GPU: on the device, so no dense block of the pattern crosses the bus each epoch). It is
+        row-major, as the logits are: a column-major block (scipy's CSC slice had that layout)
+        made every element-wise pass of the detection loss stride across both.
         """
         cpu = self.device.type == "cpu"
         if cpu and self.observed.format != "csc":  # a view's rows (mini-batch, cell sample)
@@ -337,7 +337,7 @@ class GeneBatchLoss:
                 torch.as_tensor(csc.indices, device=self.device),
             )
         n_rows = self.observed.shape[0]
-        return scatter_zeros(cached[1], cached[2], genes, n_rows, column_major=cpu)
+        return scatter_zeros(cached[1], cached[2], genes, n_rows)
 
 
 def scatter_zeros(
@@ -345,8 +345,6 @@ def scatter_zeros(
     row_index: torch.Tensor,
     genes: torch.Tensor,
     n_rows: int,
-    *,
-    column_major: bool = False,
 ) -> torch.Tensor:
     """1 - pattern[:, genes] as a dense (n_rows x genes) tensor, from the pattern's CSC arrays."""
     dev = indptr.device
@@ -357,10 +355,7 @@ def scatter_zeros(
     offsets = torch.arange(int(lengths.sum()), device=dev) + torch.repeat_interleave(
         starts - first, lengths
     )
-    if column_major:
-        zeros = torch.ones(genes.numel(), n_rows, device=dev).T
-    else:
-        zeros = torch.ones(n_rows, genes.numel(), device=dev)
+    zeros = torch.ones(n_rows, genes.numel(), device=dev)
     zeros[row_index[offsets].long(), batch_col] = 0.0
     return zeros
 
