@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .allocator import retain_freed_memory
 from .cli_types import FINITE_FLOAT, FiniteFloatRange
 from .errors import InputError
 
@@ -90,6 +91,7 @@ def main() -> None:
     # files are removed and child processes stopped before we exit.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)  # a closed terminal or ssh session, same clean-up
+    retain_freed_memory()  # an epoch's blocks reuse warm pages (allocator.py)
 
 
 def _interrupt(signum, frame) -> None:
