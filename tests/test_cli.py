@@ -222,3 +222,27 @@ def test_real_baron_subset_with_default_qc(tmp_path):
     assert not qc["max_pct_mt_applied"] and "max_pct_mt" not in qc["cells_removed_by"]
     assert got.n_obs == qc["n_cells_kept"] and got.n_vars == qc["n_genes_kept"] < subset.n_vars
     assert np.isfinite(got.layers["gnnimpute"]).all()
+
+
+@pytest.mark.parametrize(
+    "args, code, stream, text",
+    [
+        (["--version"], 0, "stdout", __version__),
+        (["impute", "absent.h5ad", "out.h5ad"], 2, "stderr", "does not exist"),
+        (["simulate", "sim.h5ad", "--cells", "0"], 2, "stderr", "--cells"),
+    ],
+)
+def test_console_entry_point_keeps_exit_codes_and_flushes_output(
+    tmp_path, args, code, stream, text
+):
+    """`run` skips the interpreter's teardown with os._exit: the exit status and everything
+    printed must still get out."""
+    import subprocess
+    import sys
+
+    entry = "from gnnimpute.cli import run; run()"
+    proc = subprocess.run(
+        [sys.executable, "-c", entry, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == code
+    assert text in getattr(proc, stream)

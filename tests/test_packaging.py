@@ -80,7 +80,7 @@ def test_wheel_holds_the_package_and_license_only(dists):
     assert "gnnimpute/cli.py" in names and "gnnimpute/__init__.py" in names
     assert f"gnnimpute-{VERSION}.dist-info/licenses/LICENSE" in names
     assert not [n for n in names if n.endswith(DATA_SUFFIXES) or "/tests/" in n]
-    assert "gnnimpute = gnnimpute.cli:main" in entry_points
+    assert "gnnimpute = gnnimpute.cli:run" in entry_points
     # the README is the long description, and the runtime dependencies are declared
     assert meta["Name"] == "gnnimpute" and meta["Version"] == VERSION
     assert meta["License-Expression"] == "MIT"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -569,5 +570,25 @@ def _write_outputs(
         log.info("wrote training curve %s", plot_path)
 
 
+def run() -> None:
+    """The console entry point: `main`, then an exit that skips the interpreter's teardown.
+
+    Everything is written, flushed and renamed by then; unloading torch alone took ~0.8 s of
+    every run, about a tenth of MAGIC's whole Baron run.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):  # what sys.exit("message") would print
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if code is None else int(code))
+
+
 if __name__ == "__main__":
-    main()
+    run()
