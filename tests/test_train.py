@@ -497,3 +497,28 @@ def test_decoding_in_cache_sized_blocks_changes_nothing(monkeypatch):
         expected_prob = sum(model.detect_all(x) for x in h) / 3
     torch.testing.assert_close(torch.as_tensor(level), expected)
     torch.testing.assert_close(torch.as_tensor(prob), expected_prob)
+
+
+def test_pinned_validation_entries_give_the_unpinned_loss():
+    """Validation keeps where its entries fall in its gene batch; the loss is the same, and other
+    entries (or a view of the loss) never get the pinned ones."""
+    from gnnimpute.train_batch import cells_view
+
+    t = _target(seed=6, shape=(40, 30))
+    e = ObservedEntries(t, 0.2, np.random.default_rng(0))
+    loss = GeneBatchLoss(e, t, batch_size=12, device=CPU, detection_weight=1.0)
+    genes, weights = loss.sample_genes(np.random.default_rng(1))
+    model = GNNImputeModel(4, 30, hidden=(8, 3), detection=True).eval()
+    h = model.decode_hidden(torch.randn(40, 3))
+    idx = torch.as_tensor(e.val)
+    with torch.no_grad():
+        plain = float(loss(model, h, idx, genes, weights))
+        loss.pin_entries(idx, genes, weights)
+        assert float(loss(model, h, idx, genes, weights)) == plain
+        other = torch.as_tensor(e.train[:20])
+        fresh = GeneBatchLoss(e, t, batch_size=12, device=CPU, detection_weight=1.0)
+        assert float(loss(model, h, other, genes, weights)) == float(
+            fresh(model, h, other, genes, weights)
+        )
+    view = cells_view(loss, e, e.val, np.arange(40), 40, pattern=None, share=0.2)
+    assert view._pinned_entries is None
