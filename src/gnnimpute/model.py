@@ -129,7 +129,7 @@ class GNNImputeModel(nn.Module):
 
     def decode_all(self, h: torch.Tensor) -> torch.Tensor:
         """Dense output for the given cells (callers chunk the cells to bound memory)."""
-        return F.softplus(self.out(h)) * self.gene_scale
+        return F.softplus(_wide_linear(h, self.out)) * self.gene_scale
 
     def detect_genes(self, h: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """Logits of P(detected) for all cells at the chosen genes (hurdle decoder only)."""
@@ -138,7 +138,7 @@ class GNNImputeModel(nn.Module):
 
     def detect_all(self, h: torch.Tensor) -> torch.Tensor:
         """P(detected) for the given cells and every gene (callers chunk the cells)."""
-        return torch.sigmoid(self.det(h))
+        return torch.sigmoid(_wide_linear(h, self.det))
 
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor
@@ -154,3 +154,10 @@ class GNNImputeModel(nn.Module):
             f"heads={self.heads if self.layer_type == 'gat' else 1}, dropout={self.dropout}, "
             f"attn_dropout={self.attn_dropout}, detection={self.detection})"
         )
+
+
+def _wide_linear(h: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """`layer(h)` for a layer with many more outputs than `h` has rows (a block of cells x every
+    gene), as a transposed view of genes x cells: MKL ran the product at about half speed in
+    the cells x genes orientation (256 x 256 x 14,466: 36 against 71 GFLOPS)."""
+    return torch.addmm(layer.bias[:, None], layer.weight, h.T).T
