@@ -11,8 +11,8 @@ the defaults once per seed: the stopping rule ends a run at a different epoch fo
 one seed is one draw of the wall time.
 
 Before anything is timed, one untimed child imports what both methods import (torch, anndata,
-magic): the first process to read those libraries from disk paid ~3 s more than the next, and
-that fell on whichever ran first (gnnimpute's first seed).
+magic), so that reading those libraries from a cold page cache, which only the first process
+pays, is not charged to whichever runs first (gnnimpute's first seed).
 """
 
 from __future__ import annotations
