@@ -23,3 +23,14 @@ def shared_file(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found: {path} (the shared data folder is absent)")
     return path
+
+
+def imports_module(code: str, module: str) -> bool:
+    """Whether running `code` in a fresh interpreter leaves `module` imported: the costly
+    imports (scikit-learn, PyG, torch._dynamo) a run must not pay for."""
+    import subprocess
+    import sys
+
+    check = f"{code}\nimport sys\nprint({module!r} in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1] == "True"

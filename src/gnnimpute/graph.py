@@ -21,12 +21,14 @@ def pca(
     """
     from scipy.sparse.linalg import LinearOperator, svds
 
+    from .sampled_product import from_scipy_csr
+
     x = sp.csr_matrix(log_norm, dtype=np.float32)
     n_comps = int(min(n_pcs, x.shape[0] - 1, x.shape[1] - 1))
     if n_comps < 1:
         raise ValueError(f"PCA needs at least 2 cells and 2 genes, got {log_norm.shape}")
     mean = (np.asarray(x.sum(axis=0, dtype=np.float64)).ravel() / x.shape[0]).astype(np.float32)
-    forward, backward = _torch_csr(x), _torch_csr(x.T.tocsr())
+    forward, backward = from_scipy_csr(x), from_scipy_csr(x.T.tocsr())
     centred = LinearOperator(
         shape=x.shape,
         dtype=np.float32,
@@ -42,21 +44,6 @@ def pca(
     signs = np.sign(vt[np.arange(n_comps), np.argmax(np.abs(vt), axis=1)])
     pcs = u * (s * signs)
     return np.asarray(pcs, dtype=np.float32), np.asarray((vt * signs[:, None]).T, dtype=np.float32)
-
-
-def _torch_csr(x: sp.csr_matrix):
-    """`x` as a torch CSR tensor sharing its arrays (int32 indices where scipy has them)."""
-    import torch
-
-    from .sampled_product import csr_tensor
-
-    index = np.int32 if x.indices.dtype == np.int32 else np.int64
-    return csr_tensor(
-        torch.from_numpy(x.indptr.astype(index, copy=False)),
-        torch.from_numpy(x.indices.astype(index, copy=False)),
-        torch.from_numpy(x.data),
-        x.shape,
-    )
 
 
 def _product(matrix, dense: np.ndarray) -> np.ndarray:

@@ -7,11 +7,11 @@ update, so the encoder never needs the full genes x hidden first layer.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from .sampled_product import from_scipy_csr
 
 
 class EncoderInput:
@@ -104,21 +104,7 @@ def entries_csr(rows, cols, values, shape) -> sp.csr_matrix:
 def csr_product(matrix: sp.csr_matrix, dense: torch.Tensor) -> torch.Tensor:
     """matrix @ dense with torch's CSR kernel: the same sums, row by row, as scipy's, on every
     thread (scipy's product runs on one)."""
-    index = (
-        np.int32
-        if matrix.indices.dtype == np.int32 and matrix.indptr.dtype == np.int32
-        else np.int64
-    )
-    with warnings.catch_warnings():  # torch flags every CSR tensor as beta
-        warnings.simplefilter("ignore", UserWarning)
-        csr = torch.sparse_csr_tensor(
-            torch.as_tensor(matrix.indptr.astype(index, copy=False)),
-            torch.as_tensor(matrix.indices.astype(index, copy=False)),
-            torch.as_tensor(matrix.data),
-            matrix.shape,
-            check_invariants=False,
-        )
-        return csr @ dense
+    return from_scipy_csr(matrix) @ dense
 
 
 def _device_product(rows, cols, values, shape, loadings: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 
 
@@ -22,6 +23,19 @@ def csr_tensor(
     with warnings.catch_warnings():  # torch flags every CSR tensor as beta; these products are not
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+
+def from_scipy_csr(matrix) -> torch.Tensor:
+    """A scipy CSR matrix as a torch CSR tensor sharing its arrays (int32 indices where scipy
+    has them)."""
+    int32 = matrix.indices.dtype == np.int32 and matrix.indptr.dtype == np.int32
+    index = np.int32 if int32 else np.int64
+    return csr_tensor(
+        torch.from_numpy(matrix.indptr.astype(index, copy=False)),
+        torch.from_numpy(matrix.indices.astype(index, copy=False)),
+        torch.from_numpy(matrix.data),
+        matrix.shape,
+    )
 
 
 def crow_of(sorted_rows: torch.Tensor, n_rows: int) -> torch.Tensor:
