@@ -520,5 +520,13 @@ def test_pinned_validation_entries_give_the_unpinned_loss():
         assert float(loss(model, h, other, genes, weights)) == float(
             fresh(model, h, other, genes, weights)
         )
-    view = cells_view(loss, e, e.val, np.arange(40), 40, pattern=None, share=0.2)
-    assert view._pinned_entries is None
+    # a view (its own entries) called with the very objects the parent pinned finds its own
+    first = torch.arange(10)
+    with torch.no_grad():
+        loss.pin_entries(first, genes, weights)
+        pattern = sp.csr_matrix(t != 0, dtype=np.float32)
+        view = cells_view(loss, e, e.val, np.arange(40), 40, pattern=pattern, share=0.2)
+        unpinned = cells_view(fresh, e, e.val, np.arange(40), 40, pattern=pattern, share=0.2)
+        got = float(view(model, h, first, genes, weights))
+        assert got == float(unpinned(model, h, first, genes, weights))
+        assert got != float(loss(model, h, first, genes, weights))

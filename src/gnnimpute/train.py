@@ -229,7 +229,7 @@ class GeneBatchLoss:
         self._entry_tensors: tuple | None = None  # (entries, rows, cols, values) on the device
         self._pattern_tensors: tuple | None = None  # (observed, CSC indptr, CSC row indices)
         self._pinned_zeros: tuple | None = None  # (observed, genes, zeros) kept by pin_zeros
-        self._pinned_entries: tuple | None = None  # ((idx, genes, weights), entries): pin_entries
+        self._pinned_entries: tuple | None = None  # ((entries, idx, genes, weights), found)
 
     def sample_genes(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A gene batch, sorted, and each gene's weight (1 for fixed genes, n_others / n_sampled
@@ -254,9 +254,8 @@ class GeneBatchLoss:
     ) -> torch.Tensor:
         """Loss at entries `idx` (host array, or a tensor already on the device) for a gene batch."""
         pinned = self._pinned_entries
-        if pinned is not None and all(
-            a is b for a, b in zip(pinned[0], (idx, genes, weights), strict=True)
-        ):
+        key = (self.entries, idx, genes, weights)  # a view replaces `entries`: no pin of its own
+        if pinned is not None and all(a is b for a, b in zip(pinned[0], key, strict=True)):
             genes_t, gene_w, rows, cols, values, w, n_idx = pinned[1]
         else:
             genes_t, gene_w, rows, cols, values, w, n_idx = self._batch_entries(idx, genes, weights)
@@ -308,7 +307,8 @@ class GeneBatchLoss:
     def pin_entries(self, idx, genes: np.ndarray, weights: np.ndarray) -> None:
         """Keep where validation's entries fall in its gene batch: the same every epoch, and
         finding them again took ~5 ms of a Baron epoch. Used while the very same objects come."""
-        self._pinned_entries = ((idx, genes, weights), self._batch_entries(idx, genes, weights))
+        key = (self.entries, idx, genes, weights)
+        self._pinned_entries = (key, self._batch_entries(idx, genes, weights))
 
     def _entries_on_device(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """rows, cols, values as tensors: shared memory on the CPU, one copy per entry set on a GPU."""

@@ -292,7 +292,6 @@ def batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, p
     view.entries = _Entries(local[entries.rows[idx]], entries.cols[idx], entries.values[idx])
     view.observed = pattern[seeds] if pattern is not None else None
     view.hidden_share = share
-    view._pinned_entries = None  # pinned for the parent's entries, not the view's
     if loss_fn.zero_coef > 0 and not zero_term:
         raise InputError(
             "mini-batch training does not support zero_weight > 0 yet; use --batch-cells 0"
