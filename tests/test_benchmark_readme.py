@@ -33,15 +33,19 @@ def test_section_tables_and_verdicts(tmp_path):
     text = R.section(tmp_path)
     assert text.startswith(R.BEGIN) and text.endswith(R.END)
     assert "### Confirmation" in text and "(not run: no" in text  # development missing, said so
-    assert "mean of 2 mask seeds" in text
-    # means over the two seeds (MSE 2.0 and 3.0 -> 2.5), methods in the README's order
+    assert "mean ± sd of 2 mask seeds" in text and "inside the spread is not a win" in text
+    # means ± sd over the two seeds (MSE 2.0 and 3.0 -> 2.5 ± 0.707), methods in README order
     line = next(ln for ln in text.splitlines() if ln.startswith("| gnnimpute |"))
-    assert "2.5 / 0.500" in line and "0.300 / 0.300" in line
+    assert "2.5 ± 0.707 / 0.500 ± 0.000" in line and "0.300 ± 0.000 / 0.300 ± 0.000" in line
     order = [ln.split("|")[1].strip() for ln in text.splitlines() if ln.startswith("| ")][1:]
     assert order[:4] == ["gnnimpute", "knn_level", "knn", "none"]
-    # the verdicts are read from the numbers: MSE lost to knn_level, clustering below none and knn
-    assert "MSE: gnnimpute loses (2.5 vs best peer knn_level 2" in text
-    assert "k-means ARI is BELOW no imputation (0.3 vs 0.45); target MISSED" in text
+    # the verdicts are read from the numbers: MSE behind knn_level by 0.5, inside the 0.71
+    # spread (a tie), clustering below none and knn
+    assert (
+        "MSE: gnnimpute ties, inside the seed spread (behind) (2.5 ± 0.71 vs best peer knn_level 2 ± 0.71"
+        in text
+    )
+    assert "k-means ARI is BELOW no imputation (0.3 ± 0 vs 0.45 ± 0); target MISSED." in text
 
 
 def test_splice_replaces_only_the_marked_block(tmp_path):

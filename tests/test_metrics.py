@@ -63,7 +63,31 @@ def test_mcv_metrics_by_hand():
     y = np.array([1.0, 0.0, 0.0, 2.0])
     mu = 0.75
     assert r["mcv_poisson"] == pytest.approx(np.mean(y - mu * np.log(y + 1e-6)))
-    assert r["mcv_poisson_nll"] == pytest.approx(np.mean(mu - y * np.log(mu + 1e-6)))
+    # the NLL rescales each cell to its test total: cell 0 (total 1) mu = 0.5, 0.5; cell 1
+    # (total 2) mu = 1, 1. Entries: 0.5 - log 0.5, 0.5, 1, 1 - 2 log 1
+    nll = (0.5 - math.log(0.5 + 1e-6) + 0.5 + 1.0 + 1.0 - 2 * math.log(1.0 + 1e-6)) / 4
+    assert r["mcv_poisson_nll"] == pytest.approx(nll, rel=1e-9)
+
+
+def test_mcv_poisson_nll_rescales_each_cell_to_its_test_total():
+    """A hand computation on a 2 x 3 matrix: the denoised profile is what is scored, not its
+    depth, so scaling a cell's denoised values changes nothing; the profile does."""
+    test = sp.csr_matrix(np.array([[2.0, 0.0, 2.0], [0.0, 3.0, 0.0]]))
+    train_lib = np.array([4.0, 1.0])  # s = (2.5/4, 2.5/1): cancels in the per-cell rescaling
+    imputed = np.array([[1.0, 2.0, 1.0], [0.0, 6.0, 3.0]])
+    r = M.mcv_metrics(imputed, test, train_lib)
+    # cell 0: total 4, profile (1/4, 2/4, 1/4) -> mu = (1, 2, 1); cell 1: total 3, profile
+    # (0, 2/3, 1/3) -> mu = (0, 2, 1)
+    eps = 1e-6
+    terms = [1 - 2 * math.log(1 + eps), 2.0, 1 - 2 * math.log(1 + eps),
+             0.0, 2 - 3 * math.log(2 + eps), 1.0]  # fmt: skip
+    assert r["mcv_poisson_nll"] == pytest.approx(sum(terms) / 6, rel=1e-9)
+    deeper = M.mcv_metrics(imputed * np.array([[3.0], [0.5]]), test, train_lib)
+    assert deeper["mcv_poisson_nll"] == pytest.approx(r["mcv_poisson_nll"], rel=1e-9)
+    # the true profile scores better than a flat one (a likelihood, unlike Open Problems')
+    flat = M.mcv_metrics(np.ones((2, 3)), test, train_lib)
+    assert flat["mcv_poisson_nll"] > r["mcv_poisson_nll"]
+    assert M.poisson_nll_rescaled(imputed, test.toarray()) == pytest.approx(sum(terms) / 6)
 
 
 def test_mcv_perfect_prediction_has_zero_mse():
@@ -148,7 +172,8 @@ def test_evaluate_split():
     assert r["mcv_mse"] == pytest.approx(0.0, abs=1e-12)
     mu = den * (y.sum() / lib.sum())
     assert r["mcv_poisson"] == pytest.approx(np.mean(y - mu * np.log(y + 1e-6)), rel=1e-9)
-    assert r["mcv_poisson_nll"] == pytest.approx(np.mean(mu - y * np.log(mu + 1e-6)), rel=1e-9)
+    # rescaled per cell to its test total, the test profile is the test counts themselves
+    assert r["mcv_poisson_nll"] == pytest.approx(np.mean(y - y * np.log(y + 1e-6)), rel=1e-9)
     baseline = ad.AnnData(X=train.X)
     baseline.layers["gnnimpute"] = train.X.toarray() * (np.median(lib) / lib)[:, None]
     worse = M.evaluate(baseline, test)
