@@ -35,11 +35,14 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DATASETS = {
     "baron": "baron_mouse_pancreas.h5ad",
     "pbmc": "pbmc4k_top2000.h5ad",
+    "sim2": "sim2:1000x2000",  # Splat, 2 groups (the development benchmark's size)
+    "sim6": "sim6:1000x2000",  # Splat, 6 groups
     "worm": "worm_neurons.h5ad",  # confirmation only: never choose anything on it
 }
 BLENDS = [
     "level", "expected", "power:0.1", "power:0.25", "power:0.5",
     "gate:40,0.1", "gate:20,0.2", "gate:40,0.3",
+    "keep:expected", "keep:power:0.5", "keep:gate:40,0.1", "keep:level",
 ]  # fmt: skip
 PEERS = ["none", "knn", "knn_level"]
 
@@ -72,6 +75,7 @@ def _emit(path: Path, row: dict) -> None:
 COLUMNS = [
     "dataset", "protocol", "seed", "method", "wall_s", "mse", "pcc", "ari_kmeans", "ari_leiden",
     "nmi_kmeans", "nmi_leiden", "mcv_mse", "mcv_poisson", "best_epoch", "epochs_run",
+    "mcv_poisson_nll",
 ]  # fmt: skip
 
 
@@ -101,12 +105,15 @@ def run(args) -> None:
     done = _done(rows_path)
     options = dict(_opt(o) for o in args.set)
     options.setdefault("progress", False)
+    blends = args.blends.split(";") if args.blends else BLENDS
     for name in args.datasets.split(","):
-        ds = load_dataset(str(DATA / DATASETS[name]))
+        spec = DATASETS[name]
+        ds = load_dataset(spec if spec.startswith("sim") else str(DATA / spec))
         labels = ds.adata.obs[ds.label_key].to_numpy()
         for seed in [int(s) for s in args.seeds.split(",")]:
             masked, truth = make_mask_pair(ds.adata, 0.1, seed)
             inp = method_input(masked.X, masked.obs_names, masked.var_names)
+            observed = scale_rows(masked.X, size_factors(masked.X))  # what keep: blends keep
             base = {"dataset": name, "protocol": "mask", "seed": seed}
             peer_out = {}
             for peer in PEERS if args.peers else []:
@@ -140,11 +147,11 @@ def run(args) -> None:
                     _emit(rows_path, {**base, "method": f"{args.variant}|mix|{spec}", **extra,
                                       **_score_mask(y, truth, masked, labels, seed)})  # fmt: skip
             for src, prob in sources.items():
-                for spec in BLENDS if args.variant_blends else ["level"]:
+                for spec in blends if args.variant_blends else ["level"]:
                     method = f"{args.variant}|{spec}" + (f"|{src}" if src else "")
                     if src and spec == "level":
                         continue
-                    y = blend(level, prob, spec)
+                    y = blend(level, prob, spec, observed=observed)
                     _emit(rows_path, {**base, "method": method, **extra,
                                       **_score_mask(y, truth, masked, labels, seed)})  # fmt: skip
             if p is None:
@@ -156,51 +163,67 @@ def run(args) -> None:
             _emit(rows_path, {**base, "method": f"{args.variant}|embedding", **extra,
                               **_score_embedding(res.obsm["X_gnnimpute"], labels, seed)})  # fmt: skip
         if args.mcv:
-            _run_mcv(args, name, ds, options, rows_path, done)
+            for split_seed in [int(s) for s in args.mcv_seeds.split(",")]:
+                _run_mcv(args, name, ds, options, rows_path, done, blends, split_seed)
 
 
-def _run_mcv(args, name, ds, options, rows_path, done) -> None:
-    train, test = make_split_pair(ds.adata, 0.9, 0)
+def _run_mcv(args, name, ds, options, rows_path, done, blends, split_seed: int) -> None:
+    train, test = make_split_pair(ds.adata, 0.9, split_seed)
     inp = method_input(train.X, train.obs_names, train.var_names)
     lib = test.uns["mask"]["train_library_size"]
-    base = {"dataset": name, "protocol": "split", "seed": 0}
+    base = {"dataset": name, "protocol": "split", "seed": split_seed}
     for peer in ["none", "knn", "knn_level", "magic"] if args.peers else []:
-        if (name, "split", 0, peer) in done:
+        if (name, "split", split_seed, peer) in done:
             continue
         t = time.perf_counter()
-        out = get_method(peer)(inp, seed=0)
+        out = get_method(peer)(inp, seed=split_seed)
         row = {**base, "method": peer, "wall_s": time.perf_counter() - t}
         _emit(rows_path, {**row, **M.mcv_metrics(out, test.X, lib)})
-    if args.variant is None or (name, "split", 0, f"{args.variant}|level") in done:
+    if args.variant is None or (name, "split", split_seed, f"{args.variant}|default") in done:
         return
     t = time.perf_counter()
-    res = gnnimpute.impute(inp, copy=True, random_state=0, **options)
+    res = gnnimpute.impute(inp, copy=True, random_state=split_seed, **options)
     wall = time.perf_counter() - t
     level = res.layers.get("gnnimpute_level", res.layers["gnnimpute"])
     p = res.layers.get("gnnimpute_detection")
-    for spec in BLENDS if p is not None else ["level"]:
-        y = level if p is None else blend(level, p, spec)
+    observed = scale_rows(train.X, size_factors(train.X))
+    for spec in (
+        (blends if args.variant_blends else ["level", "expected"]) if p is not None else ["level"]
+    ):
+        y = level if p is None else blend(level, p, spec, observed=observed)
         _emit(rows_path, {**base, "method": f"{args.variant}|{spec}", "wall_s": wall,
                           **M.mcv_metrics(y, test.X, lib)})  # fmt: skip
+    _emit(rows_path, {**base, "method": f"{args.variant}|default", "wall_s": wall,
+                      **M.mcv_metrics(res.layers["gnnimpute"], test.X, lib)})  # fmt: skip
 
 
 def summary(out: str, seeds: list[int] | None = None) -> None:
-    """Mean over the seeds run, one markdown table per data set (masking, then MCV)."""
+    """Mean ± sd over the seeds run, one markdown table per data set (masking, then MCV).
+
+    A difference inside the spread (no larger than the larger sd) is not a win."""
     df = pd.read_csv(Path(out) / "rows.csv")
     if seeds is not None:  # compare on the same masks only
         df = df[df["seed"].isin(seeds) | (df["protocol"] == "split")]
+    print("Mean ± sd over the seeds; a difference inside the spread is not a win.")
     for (name, protocol), sub in df.groupby(["dataset", "protocol"], sort=False):
         cols = (["mse", "pcc", "ari_kmeans", "ari_leiden"] if protocol == "mask"
-                else ["mcv_poisson", "mcv_mse"])  # fmt: skip
+                else ["mcv_poisson_nll", "mcv_mse", "mcv_poisson"])  # fmt: skip
+        cols = [c for c in cols if c in sub]
         g = sub.groupby("method", sort=False)
-        mean, n = g[cols].mean(), g.size()
+        mean, sd, n = g[cols].mean(), g[cols].std(ddof=1), g.size()
         seeds = g["seed"].apply(lambda s: ",".join(str(v) for v in sorted(s.unique())))
         print(f"\n{name}, {protocol}\n")
         print("| method | " + " | ".join(cols) + " | seeds |")
         print("|---|" + "---:|" * len(cols) + "---|")
         for m in mean.index:
-            vals = " | ".join("–" if pd.isna(v) else f"{v:.4g}" for v in mean.loc[m])
+            vals = " | ".join(_mean_sd(mean.loc[m, c], sd.loc[m, c]) for c in cols)
             print(f"| {m} | {vals} | {seeds[m]} ({n[m]}) |")
+
+
+def _mean_sd(mean: float, sd: float) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.4g}" + ("" if pd.isna(sd) else f" ± {sd:.2g}")
 
 
 def main() -> None:
@@ -214,7 +237,9 @@ def main() -> None:
     ap.add_argument("--no-blends", dest="variant_blends", action="store_false")
     ap.add_argument("--share", action="store_true", help="also blend the neighbourhood share")
     ap.add_argument("--mix", action="store_true", help="also the level averaged with knn_level")
-    ap.add_argument("--mcv", action="store_true", help="also the MCV split (0.9, seed 0)")
+    ap.add_argument("--mcv", action="store_true", help="also the MCV split (0.9)")
+    ap.add_argument("--mcv-seeds", default="0", help="split seeds of --mcv")
+    ap.add_argument("--blends", default=None, help="';'-separated blends (default: BLENDS)")
     ap.add_argument("--summary", action="store_true")
     ap.add_argument("--only-seeds", action="store_true", help="summary of --seeds alone")
     args = ap.parse_args()

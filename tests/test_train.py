@@ -30,6 +30,21 @@ def test_validation_split_is_fixed_disjoint_and_complete():
     assert np.isin(batch, e.train).all() and np.intersect1d(batch, e.val).size == 0
 
 
+def test_val_seed_changes_the_split_alone():
+    """A validation seed draws another split of the same size; the generator the run goes on
+    with (gene batches, each epoch's draw) is left exactly where the default split leaves it."""
+    t = _target()
+    rng_default, rng_other = np.random.default_rng(1), np.random.default_rng(1)
+    default = ObservedEntries(t, 0.2, rng_default)
+    other = ObservedEntries(t, 0.2, rng_other, val_seed=5)
+    assert other.val.size == default.val.size and not np.array_equal(other.val, default.val)
+    assert np.intersect1d(other.val, other.train).size == 0
+    assert other.val.size + other.train.size == t.nnz
+    assert rng_default.integers(1 << 30) == rng_other.integers(1 << 30)  # same state after
+    again = ObservedEntries(t, 0.2, np.random.default_rng(9), val_seed=5)
+    np.testing.assert_array_equal(other.val, again.val)  # the split depends on val_seed alone
+
+
 def _model_and_h(n_genes):
     torch.manual_seed(0)
     model = GNNImputeModel(4, n_genes, hidden=(8, 3)).eval()

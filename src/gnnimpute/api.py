@@ -66,6 +66,7 @@ def impute(
     lr_factor: float = 0.5,
     mask_rate: float = 0.1,
     val_rate: float = 0.05,
+    val_seed: int | None = None,
     gene_batch: int = 1024,
     zero_weight: float = 0.0,
     ema_decay: float = 0.0,
@@ -101,6 +102,10 @@ def impute(
         Weight of an observed zero (target 0) relative to a hidden non-zero in the loss. 0 fits
         the value a count has when it is detected; larger values pull genes that are off in a
         context towards 0, which helps clustering and costs accuracy on hidden counts.
+    val_seed
+        None: the validation split is drawn from `random_state` with everything else. A number
+        draws the split alone from it, every other draw of the run unchanged: it measures how
+        much a result depends on which entries were held out.
     predict_draws
         The output is the mean over this many inputs that each hide the share of observed
         non-zeros training hid (val_rate + mask_rate of the rest): the complete matrix is an input
@@ -264,6 +269,7 @@ def impute(
         detection_weight=detection_weight if decoder == "hurdle" else 0.0,
         mask_rate=mask_rate,
         val_rate=val_rate,
+        val_seed=val_seed,
         gene_batch=gene_batch,
         zero_weight=zero_weight,
         ema_decay=ema_decay,
@@ -339,6 +345,7 @@ def impute(
             "lr_factor": lr_factor,
             "mask_rate": mask_rate,
             "val_rate": val_rate,
+            **({} if val_seed is None else {"val_seed": int(val_seed)}),
             "device": str(dev),
             "batch_cells": batch,
             "loss_cells": config.loss_cells,

@@ -139,7 +139,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
 
     device = edge_index.device
     rng = np.random.default_rng(seed)
-    entries = ObservedEntries(target, config.val_rate, rng)
+    entries = ObservedEntries(target, config.val_rate, rng, config.val_seed)
     if entries.train.size == 0 or entries.val.size == 0:
         raise ValueError("too few observed non-zero entries to train and validate on")
     loss_fn = GeneBatchLoss(entries, target, config.gene_batch, device,
