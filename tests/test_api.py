@@ -180,7 +180,14 @@ def test_hurdle_layers_contract(imputed):
         assert layer.dtype == np.float32 and layer.shape == imputed.shape
     assert p.min() >= 0 and p.max() <= 1 and p.std() > 0.01
     assert level.min() >= 0
-    np.testing.assert_array_equal(imputed.layers["gnnimpute"], blend(level, p, DEFAULT_BLEND))
+    counts = sp.csr_matrix(imputed.X, dtype=np.float32)
+    observed = scale_rows(counts, size_factors(counts))
+    default = imputed.layers["gnnimpute"]
+    np.testing.assert_array_equal(default, blend(level, p, DEFAULT_BLEND, observed=observed))
+    # the default keeps every observed value and fills the zeros with level x P(detected)
+    seen = observed.toarray() > 0
+    np.testing.assert_allclose(default[seen], observed.toarray()[seen], rtol=1e-6)
+    np.testing.assert_allclose(default[~seen], (level * p)[~seen], rtol=1e-6)
     params = imputed.uns["gnnimpute"]["params"]
     assert params["decoder"] == "hurdle" and params["blend"] == DEFAULT_BLEND
     # detection is learned: entries observed as detected score higher than observed zeros

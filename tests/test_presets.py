@@ -75,7 +75,7 @@ def test_cli_explicit_options_override_the_preset(monkeypatch, tmp_path, sim_h5a
 def test_cli_without_preset_keeps_defaults(monkeypatch, tmp_path, sim_h5ad):
     seen, _ = _cli_options(monkeypatch, tmp_path, sim_h5ad)
     assert seen["decoder"] == "hurdle" and seen["lr"] == 3e-3 and seen["weight_decay"] == 0.0
-    assert seen["blend"] == "gate:40,0.1" and seen["level_mix"] == 0.5
+    assert seen["blend"] == "keep:expected" and seen["level_mix"] == 0.5
     assert seen["preset_applied"] is None
 
 

@@ -33,7 +33,7 @@ from .validate import check_impute_params, check_output, effective_detection_k
 
 ENCODER_INPUTS = ("pca", "genes")
 DECODERS = ("hurdle", "level")
-DEFAULT_BLEND = "gate:40,0.1"
+DEFAULT_BLEND = "keep:expected"  # observed values kept: the layer for clustering
 
 
 def impute(
@@ -127,7 +127,9 @@ def impute(
         non-zeros, label 1), the latter weighted by `detection_weight` on the level loss's
         scale. Both go to `layers[key_added + '_level']` and `layers[key_added +
         '_detection']`; `layers[key_added]` is level x g(p), g given by `blend` (see
-        `gnnimpute.blend`: level, expected, power:x, gate:a,b). "level": the level head alone,
+        `gnnimpute.blend`: level, expected, power:x, gate:a,b; keep:SPEC, the default
+        keep:expected, keeps the observed normalized counts and fills only the zeros with
+        SPEC's value, so clustering keeps what the data show). "level": the level head alone,
         shrunk by `detection_shrink` (the previous model).
     level_mix
         Average this share of the neighbours' level (`gnnimpute.level`, over the
@@ -296,7 +298,7 @@ def impute(
             level += np.multiply(level_source.rows(rows), np.float32(level_mix))
         if detection is not None:
             layers = {
-                key_added: blend_layers(level, detection, blend),
+                key_added: blend_layers(level, detection, blend, observed=target[rows]),
                 key_added + "_detection": detection,
                 key_added + "_level": level,
             }

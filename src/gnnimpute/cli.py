@@ -203,9 +203,10 @@ def _interrupt(signum, frame) -> None:
 )
 @click.option(
     "--blend",
-    default="gate:40,0.1",
+    default="keep:expected",
     help="Default layer from the hurdle decoder: level x g(p), g one of level, expected, "
-    "power:x (p^x), gate:a,b (sigmoid(a(p-b))); see docs/method.md.",
+    "power:x (p^x), gate:a,b (sigmoid(a(p-b))); keep:SPEC keeps the observed values and "
+    "fills only the zeros with SPEC's value (the default, for clustering); see docs/method.md.",
 )
 @click.option(
     "--level-mix",
