@@ -74,3 +74,23 @@ def test_a_gap_inside_the_seed_spread_is_read_as_a_tie():
         "k-means ARI is BELOW no imputation (0.5 ± 0.071 vs 0.51 ± 0.071); target MISSED "
         "(the gap is inside the seed spread)." in reading
     )
+
+
+def test_one_table_per_use_reads_each_layer_against_the_peers():
+    """The level layer is judged on MSE against every peer, the default on clustering against
+    no imputation; rows carry mean ± sd."""
+    rows = []
+    for method, mse, ari in (("gnnimpute", 9.0, 0.6), ("gnnimpute_level", 5.0, 0.2),
+                             ("none", 20.0, 0.5), ("knn_level", 6.0, 0.4)):  # fmt: skip
+        for seed, jitter in ((0, -0.1), (1, 0.1)):
+            rows.append({"dataset": "d", "protocol": "mask", "rate": 0.1, "seed": seed,
+                         "method": method, "status": "ok", "n_cells": 10, "n_genes": 5,
+                         "label_key": "cell_type", "mse": mse + jitter, "pcc": 0.5,
+                         "ari_kmeans": ari, "ari_leiden": ari - 0.2})  # fmt: skip
+    df = pd.DataFrame(rows)
+    text = readme_section(df, summarize(df), None)
+    uses = text.split("### One table per use", 1)[1].split("### Reading", 1)[0]
+    assert "| **gnnimpute_level** | 5 ± 0.14 |" in uses
+    assert "- d, MSE: gnnimpute_level 5 ± 0.14 vs knn_level 6 ± 0.14: target met." in uses
+    assert "- d, ARI Leiden: gnnimpute 0.4 ± 0 vs none 0.3 ± 0: target met." in uses
+    assert "gnnimpute_expected" not in uses  # no MCV rows, no counts table

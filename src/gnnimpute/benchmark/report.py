@@ -265,8 +265,67 @@ STAGES = {
     "development": "Development split: every choice of the method was made on these data "
     "(Baron and PBMC 4k at mask seeds 0-2, the simulations); their figures are optimistic.",
     "confirmation": "Confirmation: data never used for any choice (worm neurons; Baron and "
-    "PBMC 4k at fresh mask seeds 10-12), run once with the chosen defaults.",
+    "PBMC 4k at mask seeds no choice was made on, the tables' seed column), run once with the "
+    "chosen defaults.",
 }
+
+
+# One table per use: the layer gnnimpute offers for it, against every peer run.
+USES = [
+    ("Hidden values", "gnnimpute_level", "mask", [("mse", "MSE", False), ("pcc", "PCC", True)]),
+    ("Counts for count models (molecular cross-validation)", "gnnimpute_expected", "split",
+     [("mcv_poisson_nll", "MCV Poisson NLL", False)]),
+    ("Clustering", "gnnimpute", "mask",
+     [("ari_kmeans", "ARI k-means", True), ("ari_leiden", "ARI Leiden", True)]),
+]  # fmt: skip
+
+
+def use_tables(s: pd.DataFrame) -> list[str]:
+    """Per use, mean ± sd of its layer and of every peer on each data set, and whether the
+    layer is at least as good as every peer (first column) and as no imputation (clustering)."""
+    parts: list[str] = []
+    datasets = [d for d in dict.fromkeys(s["dataset"]) if not str(d).startswith("sim")]
+    for title, layer, protocol, metrics in USES:
+        sub = s[(s["protocol"] == protocol) & (s["n_ok"] > 0) & s["dataset"].isin(datasets)]
+        if layer not in set(sub["method"]):
+            continue
+        methods = [layer] + [m for m in _method_order(sub["method"]) if m in PEERS or m == "none"]
+        header = ["method"] + [f"{d}: {lab}" for d in datasets for _, lab, _ in metrics]
+        rows = []
+        for m in methods:
+            cells = [f"**{m}**" if m == layer else m]
+            for d in datasets:
+                r = sub[(sub["dataset"] == d) & (sub["method"] == m)]
+                for c, _, _ in metrics:
+                    cells.append(
+                        "–" if r.empty else _fmt(r.iloc[0].get(c), r.iloc[0].get(c + "_sd"))
+                    )
+            rows.append(cells)
+        parts += [f"#### {title}: `{layer}`", "", md_table(header, rows), ""]
+        refs = methods[1:]
+        checks = [metrics[0]] if layer != MAIN else metrics
+        for d in datasets:
+            me = sub[(sub["dataset"] == d) & (sub["method"] == layer)]
+            if me.empty:
+                continue
+            me = me.iloc[0]
+            for c, lab, hib in checks:
+                against = ["none"] if layer == MAIN else refs
+                for ref in against:
+                    r = sub[(sub["dataset"] == d) & (sub["method"] == ref)]
+                    if r.empty or not math.isfinite(r.iloc[0].get(c, np.nan)):
+                        continue
+                    a1, a0 = me[c], r.iloc[0][c]
+                    ok = a1 >= a0 if hib else a1 <= a0
+                    tie = inside_spread(a1, a0, me.get(c + "_sd"), r.iloc[0].get(c + "_sd"))
+                    parts.append(
+                        f"- {d}, {lab}: {layer} {_fmt(a1, me.get(c + '_sd'))} vs {ref} "
+                        f"{_fmt(a0, r.iloc[0].get(c + '_sd'))}: target "
+                        f"{'met' if ok else 'MISSED'}"
+                        + (" (inside the seed spread)." if tie else ".")
+                    )
+        parts.append("")
+    return parts
 
 
 def readme_section(
@@ -329,6 +388,9 @@ def readme_section(
                     summary_table(s, d, "split", frac),
                     "",
                 ]
+    uses = use_tables(s)
+    if uses:
+        parts += ["### One table per use", "", *uses]
     parts += ["### Reading", ""]
     lines = []
     for d in datasets:
