@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   - install, then simulate data, mask it, impute it and score the result
+#   make demo   - install, then simulate data, mask it, impute it and score it beside the baselines
 #   make test   - install, then lint and run every test (unit, CLI, benchmark, Nextflow)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -42,8 +42,10 @@ demo: setup
 	$(BIN)/gnnimpute simulate $(DEMO)/simulated.h5ad --cells 1000 --genes 2000 --groups 6 --dropout-mid 1 --de-fac-scale 0.5 --seed 0 --force
 	$(BIN)/gnnimpute mask $(DEMO)/simulated.h5ad $(DEMO)/masked.h5ad $(DEMO)/truth.h5ad --rate 0.1 --seed 0 --force
 	$(BIN)/gnnimpute impute $(DEMO)/masked.h5ad $(DEMO)/imputed.h5ad --no-qc --seed 0 --force --plot $(DEMO)/training_curve.png
-	$(BIN)/gnnimpute evaluate $(DEMO)/imputed.h5ad $(DEMO)/truth.h5ad --label-key group --json $(DEMO)/metrics.json
-	@echo "demo outputs in $(DEMO)/: simulated.h5ad masked.h5ad truth.h5ad imputed.h5ad training_curve.png metrics.json"
+	$(BIN)/gnnimpute baseline $(DEMO)/masked.h5ad $(DEMO)/baselines.h5ad --force
+	@echo "scores on the hidden counts and clustering: gnnimpute's default layer beside no imputation (normalized), kNN averaging (knn) and the kNN level (knn_level)"
+	$(BIN)/gnnimpute evaluate $(DEMO)/imputed.h5ad $(DEMO)/truth.h5ad --label-key group --baselines $(DEMO)/baselines.h5ad --json $(DEMO)/metrics.json
+	@echo "demo outputs in $(DEMO)/: simulated.h5ad masked.h5ad truth.h5ad imputed.h5ad baselines.h5ad training_curve.png metrics.json"
 
 lint: setup
 	$(BIN)/ruff check src tests

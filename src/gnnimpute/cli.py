@@ -68,12 +68,16 @@ def _run_safely(fn):
 class _LazyGroup(click.Group):
     """Loads the benchmark's commands only when named, so `impute` never imports the benchmark."""
 
-    lazy = ("mask", "split", "evaluate", "benchmark")
+    lazy = ("mask", "split", "evaluate", "benchmark", "baseline")
 
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx, name):
+        if name == "baseline" and name not in self.commands:
+            from .baseline import baseline
+
+            return baseline
         if name in self.lazy and name not in self.commands:
             from .benchmark import cli as benchmark_cli
 
@@ -241,7 +245,7 @@ def _interrupt(signum, frame) -> None:
     default=0.0,
     type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Relative gain in validation loss that counts as an improvement for --patience "
-    "(0.01 = 1 %%); smaller gains still update the weights kept.",
+    "(0.01 = 1 %); smaller gains still update the weights kept.",
 )
 @click.option(
     "--lr", default=3e-3, type=FiniteFloatRange(min=0, min_open=True), help="Adam learning rate."
@@ -300,7 +304,7 @@ def _interrupt(signum, frame) -> None:
     default=0.0,
     type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Return an exponential moving average of the weights (e.g. 0.98); 0 turns it off "
-    "(the default: it did not pay on Baron, see the README's evidence).",
+    "(the default: it did not pay on the development data).",
 )
 @click.option(
     "--seed",
@@ -366,8 +370,10 @@ def impute(
 ):
     """Impute INPUT (.h5ad, 10x .h5, 10x folder, .csv/.tsv[.gz]) into OUTPUT (.h5ad).
 
-    OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space),
-    obsm['X_gnnimpute'] and uns['gnnimpute'].
+    OUTPUT keeps the kept raw counts in X and adds, in normalized-count space,
+    layers['gnnimpute'] (the default layer), layers['gnnimpute_level'] and
+    layers['gnnimpute_detection'] (hurdle decoder), plus obsm['X_gnnimpute'] and
+    uns['gnnimpute']. Which layer serves which use: docs/output.md.
     """
     _setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
