@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 NFCORE_VENV  ?= .venv-nfcore
 NFCORE_STAMP := $(NFCORE_VENV)/.installed
 
-.PHONY: setup demo test lint benchmark benchmark-scale containers fuzz clean nfcore-venv nf-test nfcore-lint
+.PHONY: setup demo test lint benchmark readme-results benchmark-scale containers fuzz clean nfcore-venv nf-test nfcore-lint
 
 # runtime dependencies at the versions of containers/requirements.lock, as in the images
 $(STAMP): pyproject.toml containers/requirements.lock
@@ -58,13 +58,17 @@ test: setup nfcore-venv
 benchmark: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/benchmark.sh
 
+# the README's results block and docs/benchmark/uses.png from docs/benchmark (no rerun: seconds)
+readme-results: setup
+	$(BIN)/python -m gnnimpute.benchmark.readme docs/benchmark README.md docs/benchmark/uses.png
+
 # Fuzz every reader (h5ad, 10x h5, 10x folder, csv, tsv.gz) for FUZZ_SECONDS each (CI runs 3 s).
 FUZZ_SECONDS ?= 600
 fuzz: setup
 	PYTHONFAULTHANDLER=1 FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_fuzz_readers.py::test_fuzz_reader -s -q -p no:cacheprovider
 
 # Scale benchmark (hours on 2 cores): 10k-100k PBMC-resampled cells x 2k genes and 100k x ~15k
-# Baron-resampled; writes docs/scale.json, docs/scale_table.md and docs/scale.png.
+# Baron-resampled; writes docs/scale.json, docs/scale_table.md, docs/scale.png and the table in docs/scale.md.
 # SIZES=10000,25000 SCALE_ARGS=--skip-baron make benchmark-scale runs a subset.
 SIZES ?= 10000,25000,50000,100000
 benchmark-scale: setup
