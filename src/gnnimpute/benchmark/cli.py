@@ -202,6 +202,11 @@ def evaluate(imputed, truth, label_key, layer, json_out, seed, baselines_path):
         Path(json_out).write_text(json.dumps(res, indent=2) + "\n")
 
 
+def _shown(arg: str) -> str:
+    """An input file by its name alone: the recorded command says what ran, not where it lay."""
+    return Path(arg).name if "/" in arg and Path(arg).is_file() else arg
+
+
 def _read_scored(path):
     import anndata as ad
 
@@ -350,7 +355,9 @@ def benchmark(
         plots=not no_plots,
         resume=resume,
         stage=stage,
-        command="gnnimpute " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else None,
+        command="gnnimpute " + shlex.join(map(_shown, sys.argv[1:]))
+        if sys.argv[1:2] == ["benchmark"]
+        else None,
         log=lambda msg: click.echo(msg, err=True),
     )
     try:
