@@ -47,6 +47,10 @@ def test_section_one_table_per_use_with_spread_and_baselines(tmp_path):
     row = next(ln for ln in lines if ln.startswith("| `gnnimpute` (default)"))
     assert row == "| `gnnimpute` (default) | 0.300 ± 0.000 | 0.300 ± 0.000 |"
     assert "| best simple baseline | **0.500 ± 0.000** (knn) |" in text
+    # the verdicts: a gap inside the larger sd is a tie (1.50 vs 2.00, sd 0.71), beyond it a win
+    assert ("`gnnimpute_level`, against no imputation: ahead on worm / against the best simple "
+            "baseline: tied on worm") in text  # fmt: skip
+    assert "against no imputation: behind on worm k-means ARI, worm Leiden ARI" in text
     # no MCV rows, so no count table
     assert "Poisson NLL" not in text and "Counts for count models" not in text
 

@@ -120,7 +120,33 @@ def use_table(s: pd.DataFrame, use: Use) -> list[str]:
                 else:  # the best mean of the column in bold: a look, not a verdict (see sd)
                     text = fmt(*v)
                     row.append((f"**{text}**" if v[0] == top else text) + name)
-    return [f"**{use.title}**: {use.note}.", "", md_table(header, lines), ""]
+    return [f"**{use.title}**: {use.note}.", "", md_table(header, lines), "",
+            *_verdicts(sub, datasets, use), ""]  # fmt: skip
+
+
+def _verdicts(sub: pd.DataFrame, datasets: list[str], use: Use) -> list[str]:
+    """Against no imputation and the best simple baseline: ahead, tied or behind, per set.
+
+    A gap no larger than the larger sd of the two means is inside the spread: a tie.
+    """
+    out = []
+    for label, methods in (("no imputation", ("none",)), ("the best simple baseline", SIMPLE)):
+        groups: dict[str, list[str]] = {"ahead": [], "tied": [], "behind": []}
+        for d in datasets:
+            for column, heading in use.metrics:
+                own = _value(sub, d, use.method, column)
+                other = _best(sub, d, methods, column, use.lower_is_better)
+                if own is None or other is None:
+                    continue
+                gap = (other[1][0] - own[0]) * (1 if use.lower_is_better else -1)
+                spread = max(own[1] or 0.0, other[1][1] or 0.0)
+                kind = "tied" if abs(gap) <= spread else "ahead" if gap > 0 else "behind"
+                name = SHORT.get(d, d) + (f" {heading}" if len(use.metrics) > 1 else "")
+                groups[kind].append(name)
+        parts = [f"{kind} on {', '.join(names)}" for kind, names in groups.items() if names]
+        if parts:
+            out.append(f"against {label}: " + "; ".join(parts))
+    return [f"{use.layer}, {' / '.join(out)} (a gap inside the larger sd is a tie)."] if out else []
 
 
 def _seeds(results_csv: Path) -> str:
