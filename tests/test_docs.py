@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from shared_helpers import FAST_CLI
 
 from gnnimpute.benchmark import readme as R
 from gnnimpute.cli import main
@@ -316,3 +317,37 @@ def test_demo_target_prints_the_baselines_beside_the_scores(tmp_path):
     assert all(np.isfinite(float(v)) for v in mse[1:])
     ari = next(ln.split("\t") for ln in result.output.splitlines() if ln.startswith("ari_kmeans"))
     assert len(ari) == 5
+
+
+def test_every_default_blend_the_pages_name_is_the_default():
+    """A page that calls a blend the default must name the command's default."""
+    default = _option_defaults("impute")["--blend"]
+    pages = [README, *PAGES, ROOT / "src" / "gnnimpute" / "cli.py"]
+    named = []
+    for path in pages:
+        text = path.read_text()
+        named += [(path.name, m) for m in re.findall(
+            r"default[^.`|]{0,20}`(?:--blend )?((?:keep:)?(?:gate|power|level|expected)[\w:.,]*)`",
+            text)]  # fmt: skip
+    assert named, "no page names the default blend"
+    assert all(spec == default for _, spec in named), (default, named)
+    assert (
+        f"--level-mix {_option_defaults('impute')['--level-mix']}"
+        in (ROOT / "docs" / "method.md").read_text()
+    )
+
+
+def test_readme_says_how_to_get_every_layer_it_names(tmp_path, sim_h5ad):
+    """A layer a default run does not write needs the option that writes it, named in the table."""
+    out = tmp_path / "out.h5ad"
+    result = CliRunner().invoke(main, ["impute", str(sim_h5ad), str(out), "--no-qc", *FAST_CLI])
+    assert result.exit_code == 0, result.output
+    import anndata as ad
+
+    written = set(ad.read_h5ad(out).layers)
+    text = README.read_text()
+    table = text.split("## Which layer for which use", 1)[1].split("\n## ", 1)[0]
+    for layer in ("gnnimpute", "gnnimpute_level", "gnnimpute_detection"):
+        assert f"'{layer}'" in table, layer
+        if layer not in written:
+            assert "--layers" in table, f"a default run does not write {layer}: say how"
