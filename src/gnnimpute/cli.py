@@ -370,10 +370,8 @@ def impute(
 ):
     """Impute INPUT (.h5ad, 10x .h5, 10x folder, .csv/.tsv[.gz]) into OUTPUT (.h5ad).
 
-    OUTPUT keeps the kept raw counts in X and adds, in normalized-count space,
-    layers['gnnimpute'] (the default layer), layers['gnnimpute_level'] and
-    layers['gnnimpute_detection'] (hurdle decoder), plus obsm['X_gnnimpute'] and
-    uns['gnnimpute']. Which layer serves which use: docs/output.md.
+    OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space),
+    obsm['X_gnnimpute'] and uns['gnnimpute'].
     """
     _setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
