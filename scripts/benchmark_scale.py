@@ -187,7 +187,7 @@ def write_report(results: list[dict], png: Path, md: Path) -> None:
 
 
 def readme_block(table: str) -> str:
-    """The README's scale block: the table between its markers."""
+    """docs/scale.md's scale block: the table between its markers."""
     return f"{README_BEGIN}\n{table.rstrip()}\n{README_END}"
 
 
@@ -201,8 +201,8 @@ def main() -> int:
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "scale_table.md")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "scale.png")
     parser.add_argument("--readme", type=Path, default=None,
-                        help="README whose scale block gets the table (default: the repository's "
-                        "README when the results are the default docs/scale.json).")  # fmt: skip
+                        help="Page whose scale block gets the table (default: docs/scale.md "
+                        "when the results are the default docs/scale.json).")  # fmt: skip
     parser.add_argument("--tag", default="", help="Suffix for the row names, e.g. -5ep.")
     parser.add_argument(
         "impute_args", nargs="*", help="Extra `gnnimpute impute` options (after --)."
@@ -226,7 +226,7 @@ def main() -> int:
                 results = [r for r in results if r["name"] != name] + [row]
                 args.results.write_text(json.dumps(results, indent=1) + "\n")
     write_report(results, args.png, args.table)
-    readme = args.readme or (ROOT / "README.md" if args.results == RESULTS else None)
+    readme = args.readme or (ROOT / "docs" / "scale.md" if args.results == RESULTS else None)
     if readme is not None:
         from gnnimpute.benchmark.readme import splice
 

@@ -68,12 +68,16 @@ def _run_safely(fn):
 class _LazyGroup(click.Group):
     """Loads the benchmark's commands only when named, so `impute` never imports the benchmark."""
 
-    lazy = ("mask", "split", "evaluate", "benchmark")
+    lazy = ("mask", "split", "evaluate", "benchmark", "baseline")
 
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx, name):
+        if name == "baseline" and name not in self.commands:
+            from .baseline import baseline
+
+            return baseline
         if name in self.lazy and name not in self.commands:
             from .benchmark import cli as benchmark_cli
 
@@ -242,7 +246,7 @@ def _interrupt(signum, frame) -> None:
     default=0.0,
     type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Relative gain in validation loss that counts as an improvement for --patience "
-    "(0.01 = 1 %%); smaller gains still update the weights kept.",
+    "(0.01 = 1 %); smaller gains still update the weights kept.",
 )
 @click.option(
     "--lr", default=3e-3, type=FiniteFloatRange(min=0, min_open=True), help="Adam learning rate."
@@ -301,7 +305,7 @@ def _interrupt(signum, frame) -> None:
     default=0.0,
     type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Return an exponential moving average of the weights (e.g. 0.98); 0 turns it off "
-    "(the default: it did not pay on Baron, see the README's evidence).",
+    "(the default: it did not pay on the development data).",
 )
 @click.option(
     "--seed",

@@ -155,7 +155,15 @@ def split(input_path, train, test, train_frac, seed, force):
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of PCA, k-means and Leiden."
 )
-def evaluate(imputed, truth, label_key, layer, json_out, seed):
+@click.option(
+    "--baselines",
+    "baselines_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Also score every layer of this file from `gnnimpute baseline` and print each beside "
+    "IMPUTED's scores, one column per layer.",
+)
+def evaluate(imputed, truth, label_key, layer, json_out, seed, baselines_path):
     """Score IMPUTED against TRUTH (from `gnnimpute mask`) or TEST (from `gnnimpute split`)."""
     import warnings
 
@@ -174,12 +182,55 @@ def evaluate(imputed, truth, label_key, layer, json_out, seed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             res = _evaluate(imp, tru, layer=layer, label_key=label_key, seed=seed)
+            others = {}
+            if baselines_path:
+                bl = _read_scored(baselines_path)
+                names = list(bl.uns.get("gnnimpute_baseline", {}).get("layers", bl.layers))
+                if not names:
+                    raise InputError(f"{baselines_path} has no layers to score")
+                for name in names:
+                    others[name] = _evaluate(bl, tru, layer=name, label_key=label_key, seed=seed)
     except InputError as exc:
         _fail(exc)
-    for key, val in res.items():
-        click.echo(f"{key}\t{val:.6g}" if isinstance(val, float) else f"{key}\t{val}")
+    if others:
+        _echo_columns({layer or "gnnimpute": res, **others})
+        res = {**res, "baselines": others}
+    else:
+        for key, val in res.items():
+            click.echo(f"{key}\t{val:.6g}" if isinstance(val, float) else f"{key}\t{val}")
     if json_out:
         Path(json_out).write_text(json.dumps(res, indent=2) + "\n")
+
+
+def _shown(arg: str) -> str:
+    """An input file by its name alone: the recorded command says what ran, not where it lay."""
+    return Path(arg).name if "/" in arg and Path(arg).is_file() else arg
+
+
+def _read_scored(path):
+    import anndata as ad
+
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:
+        raise InputError(f"cannot read input: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+
+
+def _score(value) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+def _echo_columns(results: dict[str, dict]) -> None:
+    """One row per metric, one column per scored layer: the baselines beside the imputation."""
+    names = list(results)
+    first = results[names[0]]
+    click.echo("\t".join(["metric", *names]))
+    for key, val in first.items():
+        if not isinstance(val, float):
+            click.echo(f"{key}\t{val}")
+            continue
+        cells = [results[n].get(key) for n in names]
+        click.echo("\t".join([key, *(_score(c) for c in cells)]))
 
 
 @click.command("benchmark")
@@ -304,7 +355,9 @@ def benchmark(
         plots=not no_plots,
         resume=resume,
         stage=stage,
-        command="gnnimpute " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else None,
+        command="gnnimpute " + shlex.join(map(_shown, sys.argv[1:]))
+        if sys.argv[1:2] == ["benchmark"]
+        else None,
         log=lambda msg: click.echo(msg, err=True),
     )
     try:

@@ -6,17 +6,15 @@ the gene's mean non-zero value over all cells. The cell itself is not one of its
 in `knn`: a hidden entry is then filled from the neighbours alone, and an observed entry gets the
 same treatment as a hidden one. It predicts the quantity the masking metric rewards (the level
 where detected), so it isolates how much of a method's margin comes from that choice alone.
+The computation is `gnnimpute.baseline` (also `gnnimpute baseline --method knn-level`).
 """
 
 from __future__ import annotations
 
-from ...graph import knn_indices, pca
-from ...level import neighbour_level
-from ...norm import log1p
+from ...baseline import knn_level, neighbours
 from ._util import normalized
 
 
 def run(adata, *, seed: int = 0, k: int = 15, n_pcs: int = 50):
     norm = normalized(adata)
-    pcs, _ = pca(log1p(norm), n_pcs, random_state=seed)
-    return neighbour_level(norm, knn_indices(pcs, k, random_state=seed))
+    return knn_level(norm, neighbours(norm, k, n_pcs=n_pcs, seed=seed))
