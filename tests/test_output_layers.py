@@ -131,3 +131,10 @@ def test_api_writes_only_the_chosen_layers(sim_adata):
     del a.layers["truth"]
     impute(a, **FAST, embedding_key="none", layers=("detection",))
     assert list(a.layers) == ["gnnimpute_detection"] and "X_gnnimpute" not in a.obsm
+
+
+def test_help_names_the_default_output_and_the_layers_option():
+    text = " ".join(CliRunner().invoke(main, ["impute", "--help"]).output.split())
+    assert "adds layers['gnnimpute']" in text and "obsm['X_gnnimpute'] (--embedding-key)" in text
+    for name in ("--layers adds gnnimpute_level", "gnnimpute_detection", "gnnimpute_expected"):
+        assert name in text

@@ -385,8 +385,9 @@ def impute(
 ):
     """Impute INPUT (.h5ad, 10x .h5, 10x folder, .csv/.tsv[.gz]) into OUTPUT (.h5ad).
 
-    OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space;
-    --layers adds others), obsm['X_gnnimpute'] (--embedding-key) and uns['gnnimpute'].
+    OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space),
+    obsm['X_gnnimpute'] (--embedding-key) and uns['gnnimpute']. --layers adds gnnimpute_level,
+    gnnimpute_detection and gnnimpute_expected (level x detection).
     """
     _setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
