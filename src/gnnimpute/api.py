@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._constants import EMBEDDING_KEY, KEY
+from ._constants import KEY
 from .blend import blend as blend_layers
 from .errors import InputError
 from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
@@ -24,6 +24,7 @@ from .memory import check_memory, estimate_peak
 from .model import GNNImputeModel
 from .norm import log1p, scale_rows, size_factors
 from .options import ImputeOptions, build_options
+from .output_layers import EMBEDDING_AUTO, parse_layers, resolve_embedding_key, select_layers
 from .progress import stage
 from .stream_write import fill_layers, write_h5ad_streamed
 from .train import TrainConfig, decode_layers, encode_draws, fit, resolve_device
@@ -47,6 +48,8 @@ def impute(
     qc_summary: dict | None = None,
     stream_to: str | None = None,
     stream_compression: str | None = None,
+    layers: str | tuple[str, ...] | None = None,
+    embedding_key: str | None = EMBEDDING_AUTO,
     **option_values,
 ) -> ad.AnnData:
     """Impute dropout in a cells x genes count matrix with a graph autoencoder.
@@ -122,6 +125,15 @@ def impute(
         Full-batch training only: cells whose loss is scored per epoch, a fresh random sample
         each epoch (the encoder still runs on every cell); 0 or None scores every cell; "auto"
         is 16,384 on a CPU (no effect on smaller data) and every cell on a GPU.
+    layers
+        Which dense layers to write (`gnnimpute.output_layers`): names among "gnnimpute",
+        "level", "detection" and "expected" (level x P(detected)), as a sequence or a
+        comma-separated string, or "all". None (the default here) writes the layers of the
+        decoder: all three of the hurdle decoder's. The command line writes only "gnnimpute"
+        unless told. Each costs 4 bytes per cell x gene; values do not depend on the choice.
+    embedding_key
+        The `obsm` key of the embedding: "auto" is 'X_' + `key_added`; None or "none" writes
+        no embedding.
     stream_to
         If set, write the annotated AnnData to this .h5ad (replacing it), with the dense layers
         produced and written one cell chunk at a time; they are then not kept in `adata`.
@@ -133,7 +145,8 @@ def impute(
     median(L) / L_i, L_i its total counts);
     `layers[key_added + '_detection']`, `layers[key_added + '_level']` (hurdle decoder):
     P(detected) in [0, 1] and the level (>= 0, normalized counts);
-    `obsm['X_' + key_added]`: the bottleneck embedding (cells x hidden[1]);
+    (each as chosen by `layers`; `key_added + '_expected'`, level x P(detected), on request);
+    `obsm['X_' + key_added]` (or `embedding_key`): the bottleneck embedding (cells x hidden[1]);
     `uns[key_added]`: params, seed, versions, per-epoch losses, QC summary and wall time.
     """
     start = time.perf_counter()
@@ -143,6 +156,8 @@ def impute(
     encoder_input, n_input, hidden = model_opts.encoder_input, model_opts.n_input, model_opts.hidden
     decoder, blend, level_mix = model_opts.decoder, out.blend, out.level_mix
     predict_draws, detection_shrink = out.predict_draws, out.detection_shrink
+    written = parse_layers(layers, decoder)
+    obsm_key = resolve_embedding_key(embedding_key, key_added)
     if copy:
         adata = adata.copy()
     counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
@@ -161,7 +176,7 @@ def impute(
         n_input=n_input or n_pcs, hidden=hidden, heads=model_opts.heads,
         gene_batch=training.gene_batch, k=k,
         predict_draws=predict_draws, streamed=stream_to is not None,
-        n_dense_layers=3 if decoder == "hurdle" else 1,  # blend, detection, level
+        n_dense_layers=len(written),  # the layers kept in memory (or streamed)
     )  # fmt: skip
     scored_cells = resolve_loss_cells(training.loss_cells, counts.shape[0], dev)
     sizes["loss_cells"] = scored_cells
@@ -245,12 +260,13 @@ def impute(
             layers = {key_added: level}
         for block in layers.values():
             check_output(block, embedding)
-        return layers
+        return select_layers(layers, written, key_added)
 
     if stream_to is None:
         with stage("output", progress):
             adata.layers.update(fill_layers(dense_chunk, counts.shape[0]))
-    adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
+    if obsm_key is not None:
+        adata.obsm[obsm_key] = embedding
     adata.uns[key_added] = {
         "params": _recorded_params(
             opts,

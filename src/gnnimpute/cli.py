@@ -368,6 +368,20 @@ def _interrupt(signum, frame) -> None:
     help="Full batch: cells scored per epoch, a random sample (0 = all; auto = 16384 on CPU).",
 )
 @click.option(
+    "--layers",
+    "layers",
+    default="gnnimpute",
+    help="Dense layers to write, comma-separated: gnnimpute (the default layer), level, "
+    "detection, expected (level x detection), or all (hurdle decoder); each takes 4 bytes per "
+    "cell x gene (docs/output.md).",
+)
+@click.option(
+    "--embedding-key",
+    default="X_gnnimpute",
+    help="obsm key of the embedding (e.g. X_gnnimpute_S1 for one sample of many); "
+    "none: write no embedding.",
+)
+@click.option(
     "--out-chunked/--no-out-chunked",
     default=None,
     help="Write the dense layers chunk by chunk (default: when they exceed 1 GiB).",
@@ -397,7 +411,8 @@ def impute(
     """Impute INPUT (.h5ad, 10x .h5, 10x folder, .csv/.tsv[.gz]) into OUTPUT (.h5ad).
 
     OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space),
-    obsm['X_gnnimpute'] and uns['gnnimpute'].
+    obsm['X_gnnimpute'] (--embedding-key) and uns['gnnimpute']. --layers adds gnnimpute_level,
+    gnnimpute_detection and gnnimpute_expected (level x detection).
     """
     _setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
@@ -408,6 +423,14 @@ def impute(
         )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
+    from .output_layers import parse_layers, resolve_embedding_key
+
+    layers, embedding_key = params.pop("layers"), params.pop("embedding_key")
+    try:
+        written = parse_layers(layers, options.model.decoder)
+        resolve_embedding_key(embedding_key, "gnnimpute")
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
 
     def run():
         from .api import impute as impute_api
@@ -450,8 +473,7 @@ def impute(
             summary["n_genes_in"],
         )
         stream = should_stream(
-            adata.n_obs, adata.n_vars, n_layers=3 if options.model.decoder == "hurdle" else 1,
-            choice=out_chunked,
+            adata.n_obs, adata.n_vars, n_layers=len(written), choice=out_chunked,
         )  # fmt: skip
         with contextlib.ExitStack() as published_last:
             # A streamed OUTPUT is built in its own temp file, renamed only after the plot is done.
@@ -469,6 +491,8 @@ def impute(
                 qc_summary=summary,
                 device=params["device"],
                 threads=params["threads"],
+                layers=layers,
+                embedding_key=embedding_key,
             )
             info = adata.uns["gnnimpute"]
             with stage("write", not quiet):
