@@ -9,7 +9,7 @@ process GNNIMPUTE_IMPUTE {
     container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
 
     input:
-    tuple val(meta), path(h5ad)
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
     tuple val(meta), path("${prefix}.h5ad"), emit: h5ad
@@ -21,10 +21,10 @@ process GNNIMPUTE_IMPUTE {
 
     script:
     def args   = task.ext.args ?: ''
-    prefix     = task.ext.prefix ?: "${meta.id}_imputed"
+    // the input_type of an nf-core/scrnaseq matrix (filtered, cellbender_filter) joins the name
+    prefix     = task.ext.prefix ?: ( meta.input_type ? "${meta.id}_${meta.input_type}_imputed" : "${meta.id}_imputed" )
     // the device follows the task's resources; `--device` in ext.args wins
     def device = args.contains('--device') ? '' : "--device ${task.accelerator ? 'cuda' : 'cpu'}"
-    if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
     """
     # no more threads than the task was given (torch, BLAS, OpenMP, numba)
     export OMP_NUM_THREADS=${task.cpus} MKL_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus} NUMBA_NUM_THREADS=${task.cpus}
@@ -40,8 +40,7 @@ process GNNIMPUTE_IMPUTE {
 
     stub:
     def args = task.ext.args ?: ''
-    prefix   = task.ext.prefix ?: "${meta.id}_imputed"
-    if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
+    prefix   = task.ext.prefix ?: ( meta.input_type ? "${meta.id}_${meta.input_type}_imputed" : "${meta.id}_imputed" )
     """
     echo stub run, options: ${args}
     touch ${prefix}.h5ad
