@@ -147,7 +147,7 @@ def test_scrnaseq_concatenation_of_imputed_samples_keeps_every_gene(host):
         assert list(out.var_names) == list(src.var_names)  # no per-sample gene QC
         assert list(out.obs_names) == list(src.obs_names)  # cell QC is scrnaseq's
         assert sorted(out.layers) == ["count", "gnnimpute", "gnnimpute_level"]
-        assert list(out.obsm) == [f"X_gnnimpute_{sample}"]
+        assert list(out.obsm) == [f"X_gnnimpute_{sample}_filtered"]
         assert out.uns["gnnimpute"]["params"]["device"] == "cpu"  # no accelerator: CPU
     for kind in ("filtered", "cellbender_filter"):
         combined = anndata.read_h5ad(res / f"{kind}_imputed/combined_{kind}_imputed_matrix.h5ad")

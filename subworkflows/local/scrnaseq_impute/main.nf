@@ -6,8 +6,9 @@
  * with meta.input_type in raw, filtered, cellbender_filter.
  * Imputes the matrices whose input_type is listed in `input_types` and emits them with
  * input_type "<type>_imputed", so that H5AD_CONVERSION concatenates each cell caller's
- * imputed matrices separately. Without an ext.prefix the files are named
- * <id>_<type>_imputed.h5ad, so filtered and cellbender outputs never overwrite each other.
+ * imputed matrices separately. In the task meta.id is <sample>_<type>: without an ext.prefix
+ * the files are named <sample>_<type>_imputed.h5ad, so filtered and cellbender outputs never
+ * overwrite each other.
  *
  * scrnaseq's CONCAT_H5AD joins samples on their genes (an inner join) and keeps only the
  * layers and obsm keys every sample has. In the host's conf/modules.config:
@@ -15,7 +16,7 @@
  *         // every gene and cell kept (cell QC is scrnaseq's), the layers you want (each
  *         // 4 bytes per cell x gene), the embedding under a per-sample key (or none)
  *         ext.args   = { "--no-qc --layers gnnimpute --embedding-key X_gnnimpute_${meta.id}" }
- *         ext.prefix = { "${meta.id}_${meta.input_type}_imputed_matrix" }  // scrnaseq's naming
+ *         ext.prefix = { "${meta.id}_imputed_matrix" }  // scrnaseq's naming: S1_filtered_imputed_matrix
  *     }
  *
  * In scrnaseq 4.0's workflows/scrnaseq.nf, after the cellbender block and before
@@ -40,14 +41,21 @@ workflow SCRNASEQ_IMPUTE {
     if ( unknown ) {
         error "SCRNASEQ_IMPUTE: unknown input_type ${unknown.join(', ')}; nf-core/scrnaseq 4.0 has ${known_types.join(', ')}"
     }
+    // the task sees the id <sample>_<input_type>, so that the module's default file name
+    // (<sample>_<input_type>_imputed.h5ad), and an ext.prefix or ext.args built from meta.id,
+    // differ between the cell callers of one sample
     ch_to_impute = ch_h5ads
         .filter { meta, h5ad -> meta.input_type in input_types }
+        .map { meta, h5ad -> [ meta + [ id: "${meta.id}_${meta.input_type}".toString() ], h5ad ] }
 
     GNNIMPUTE_IMPUTE ( ch_to_impute )
 
-    // renamed after the task, so that the module's default name carries the original type
+    // the sample's own id back, and the input_type <type>_imputed
     ch_imputed = GNNIMPUTE_IMPUTE.out.h5ad
-        .map { meta, h5ad -> [ meta + [ input_type: "${meta.input_type}_imputed".toString() ], h5ad ] }
+        .map { meta, h5ad ->
+            def sample = meta.id.substring( 0, meta.id.length() - meta.input_type.length() - 1 )
+            [ meta + [ id: sample, input_type: "${meta.input_type}_imputed".toString() ], h5ad ]
+        }
 
     // scrnaseq 4.0 collects versions.yml files (softwareVersionsToYAML): write one per
     // process from the module's `versions` topic tuples

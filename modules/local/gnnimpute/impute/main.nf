@@ -21,8 +21,7 @@ process GNNIMPUTE_IMPUTE {
 
     script:
     def args   = task.ext.args ?: ''
-    // the input_type of an nf-core/scrnaseq matrix (filtered, cellbender_filter) joins the name
-    prefix     = task.ext.prefix ?: ( meta.input_type ? "${meta.id}_${meta.input_type}_imputed" : "${meta.id}_imputed" )
+    prefix     = task.ext.prefix ?: "${meta.id}_imputed"
     // the device follows the task's resources; `--device` in ext.args wins
     def device = args.contains('--device') ? '' : "--device ${task.accelerator ? 'cuda' : 'cpu'}"
     """
@@ -40,7 +39,7 @@ process GNNIMPUTE_IMPUTE {
 
     stub:
     def args = task.ext.args ?: ''
-    prefix   = task.ext.prefix ?: ( meta.input_type ? "${meta.id}_${meta.input_type}_imputed" : "${meta.id}_imputed" )
+    prefix   = task.ext.prefix ?: "${meta.id}_imputed"
     """
     echo stub run, options: ${args}
     touch ${prefix}.h5ad
