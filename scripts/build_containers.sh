@@ -3,7 +3,7 @@
 #   1. start dockerd (vfs storage) if no daemon answers, and stop it again at the end
 #   2. pick the base: $BASE_IMAGE, else python:3.11-slim-bookworm if it can be pulled,
 #      else a Debian bookworm base made here with debootstrap (no registry needed)
-#   3. build ghcr.io/gnnimpute/gnnimpute:0.1.0 (CPU) and :0.1.0-cuda, timing each
+#   3. build ghcr.io/gnnimpute/gnnimpute:0.2.0 (CPU) and :0.2.0-cuda, timing each
 #   4. run the pipeline's test profile under -profile test,docker on the CPU image
 #   5. run gnnimpute --version and a tiny impute with --device cpu in the CUDA image
 #   6. with apptainer/singularity on PATH, build a SIF from the CPU image
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-VERSION=0.1.0
+VERSION=0.2.0
 CPU_TAG=ghcr.io/gnnimpute/gnnimpute:$VERSION
 CUDA_TAG=ghcr.io/gnnimpute/gnnimpute:$VERSION-cuda
 LOCAL_BASE=gnnimpute-base:bookworm

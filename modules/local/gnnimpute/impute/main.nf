@@ -6,7 +6,7 @@ process GNNIMPUTE_IMPUTE {
     // A task with an accelerator (e.g. `accelerator = 1` from -profile gpu) gets the CUDA
     // environment and runs on the GPU; any other task runs on the CPU.
     conda "${ task.accelerator ? "${moduleDir}/environment.gpu.yml" : "${moduleDir}/environment.yml" }"
-    container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
+    container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.2.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.2.0' }"
 
     input:
     tuple val(meta), path(h5ad, stageAs: 'input/*')
