@@ -158,7 +158,8 @@ def flat_config(profile: str) -> dict[str, str]:
 def inspect_containers(profile: str) -> dict[str, str]:
     out = _nextflow("inspect", str(ROOT / "main.nf"), "-profile", profile, cwd=Path("/tmp"))
     data = json.loads(out[out.index("{") :])
-    return {p["name"]: p["container"] for p in data["processes"]}
+    # processes run inside the GNNIMPUTE workflow: GNNIMPUTE:GNNIMPUTE_IMPUTE -> GNNIMPUTE_IMPUTE
+    return {p["name"].split(":")[-1]: p["container"] for p in data["processes"]}
 
 
 def test_manifest_limits_and_institutional_configs():

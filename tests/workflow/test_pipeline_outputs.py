@@ -38,7 +38,7 @@ def _check_imputed(imputed_path: Path, input_path: Path, *, same_cells: bool, pa
     assert 1 <= run["epochs_run"] <= params.get("epochs", 3000)
 
     if same_cells:
-        # --no_qc: every input cell and gene is kept, in order
+        # --skip_qc: every input cell and gene is kept, in order
         assert list(out.obs_names) == list(inp.obs_names)
         assert list(out.var_names) == list(inp.var_names)
     else:

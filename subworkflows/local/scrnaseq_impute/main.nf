@@ -41,11 +41,27 @@ workflow SCRNASEQ_IMPUTE {
         .unique()
         .groupTuple()
         .collectFile { process, tools, versions ->
-            def lines = [ "\"${process}\":" ] + [ tools, versions ].transpose().collect { tool, version -> "    ${tool}: ${version}" }
-            [ "${process.tokenize(':')[-1]}_versions.yml", lines.join('\n') + '\n' ]
+            def rows = [ tools, versions ].transpose().collect { tool, version -> [ process, tool, version ] }
+            [ "${process.tokenize(':')[-1]}_versions.yml", versionsYaml( rows, { name -> "\"${name}\"" } ) ]
         }
 
     emit:
     h5ad     = GNNIMPUTE_IMPUTE.out.h5ad  // channel: [ val(meta), path(h5ad) ], meta.input_type = '<type>_imputed'
     versions = ch_versions                // channel: [ path(versions.yml) ]
+}
+
+// [ process, tool, version ] tuples -> versions YAML, one block per process and the tools
+// sorted; `key` names a process's block (default: its simple name). The one writer of
+// versions YAML: the gnnimpute pipeline's software_versions.yml uses it too.
+def versionsYaml(List rows, Closure key = { name -> name.toString().tokenize(':')[-1] }) {
+    def byProcess = new TreeMap()
+    rows.each { process, tool, version ->
+        byProcess.get(key(process.toString()).toString(), new TreeMap())[tool.toString()] = version.toString().trim()
+    }
+    def lines = []
+    byProcess.each { process, tools ->
+        lines << "${process}:"
+        tools.each { tool, version -> lines << "    ${tool}: ${version}" }
+    }
+    return lines.join('\n') + '\n'
 }
