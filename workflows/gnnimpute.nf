@@ -58,7 +58,7 @@ workflow GNNIMPUTE {
             .map { meta, json -> metricsRow(meta, json) }
             .toList()
             .map { rows -> metricsTable(rows) }
-            .collectFile(name: 'metrics_summary.tsv', storeDir: "${params.outdir}/benchmark")
+            .collectFile(name: 'metrics_summary.tsv', storeDir: "${params.outdir}/benchmark", sort: false)
     }
 
     emit:

@@ -40,7 +40,7 @@ workflow SCRNASEQ_IMPUTE {
         .mix( GNNIMPUTE_IMPUTE.out.versions_torch )
         .unique()
         .groupTuple()
-        .collectFile { process, tools, versions ->
+        .collectFile(sort: false) { process, tools, versions ->
             def rows = [ tools, versions ].transpose().collect { tool, version -> [ process, tool, version ] }
             [ "${process.tokenize(':')[-1]}_versions.yml", versionsYaml( rows, { name -> "\"${name}\"" } ) ]
         }

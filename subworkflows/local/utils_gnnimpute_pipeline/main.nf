@@ -68,10 +68,10 @@ workflow PIPELINE_COMPLETION {
         .map { rows ->
             versionsYaml(rows + [['Workflow', 'Nextflow', workflow.nextflow.version], ['Workflow', 'gnnimpute-pipeline', workflow.manifest.version]])
         }
-        .collectFile(name: 'software_versions.yml', storeDir: info)
+        .collectFile(name: 'software_versions.yml', storeDir: info, sort: false)
     def stamp = new java.util.Date().format('yyyy-MM-dd_HH-mm-ss')
     Channel.of(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params.findAll { k, v -> !k.contains('-') })))
-        .collectFile(name: "params_${stamp}.json", storeDir: info)
+        .collectFile(name: "params_${stamp}.json", storeDir: info, sort: false)
 
     workflow.onComplete {
         completionMessage(outdir)
