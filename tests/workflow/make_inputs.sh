@@ -14,7 +14,12 @@ if [[ "${1:-}" == --fake ]]; then
 else
     gnnimpute simulate inputs/sampleA.h5ad --cells 150 --genes 200 --groups 2 --seed 1
     gnnimpute simulate inputs/sampleB.h5ad --cells 120 --genes 200 --groups 3 --seed 2
+    # the counts in layers['counts'] and log-normalised values in X, as many pipelines write them
+    python3 -c 'import sys, anndata as ad, numpy as np
+a = ad.read_h5ad(sys.argv[1]); a.layers["counts"] = a.X.copy(); a.X = a.X.copy(); a.X.data = np.log1p(a.X.data)
+a.write_h5ad(sys.argv[2])' inputs/sampleA.h5ad inputs/sampleA_layers.h5ad
 fi
+printf 'sample,h5ad,layer\nsampleL,sampleA_layers.h5ad,counts\n' > inputs/samplesheet_layer.csv
 printf 'sample,h5ad\nsampleA,sampleA.h5ad\nsampleB,sampleB.h5ad\n' > inputs/samplesheet.csv
 printf 'sample,h5ad\nsampleA,sampleA.h5ad\nsampleB,not_there.h5ad\n' > inputs/samplesheet_missing.csv
 printf 'name,path\nsampleA,sampleA.h5ad\n' > inputs/samplesheet_badheader.csv

@@ -199,3 +199,17 @@ def test_parameter_payloads_created_no_file(workflow_dir):
     assert not Path(workflow_dir, "work").exists() or not list(
         Path(workflow_dir, "work").rglob(".command.sh")
     )
+
+
+@pytest.mark.workflow("nextflow samplesheet layer column with the benchmark")
+def test_layer_column_reaches_mask_and_both_imputations(workflow_dir):
+    inputs, results = workflow_dir / "inputs", workflow_dir / "results"
+    counts = _dense(anndata.read_h5ad(inputs / "sampleA_layers.h5ad").layers["counts"])
+    imputed = anndata.read_h5ad(results / "gnnimpute/sampleL_imputed.h5ad")
+    assert imputed.uns[LAYER]["params"]["layer"] == "counts"
+    # the masking hid counts of the layer (integers), not of the log-normalised X
+    metrics = json.loads((results / "benchmark/sampleL.metrics.json").read_text())
+    assert metrics["protocol"] == "mask" and metrics["n_cells"] == counts.shape[0]
+    nnz = int((counts > 0).sum())
+    assert 0.05 * nnz < metrics["n_hidden"] <= 0.1 * nnz
+    assert np.isfinite(metrics["mae"]) and metrics["mae"] > 0
