@@ -69,7 +69,7 @@ def _versions(path: Path) -> dict:
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict) and "Workflow" in data
     assert str(data["Workflow"]["Nextflow"]).startswith(("24.", "25."))
-    assert str(data["Workflow"]["gnnimpute-pipeline"]) == "0.1.0"
+    assert str(data["Workflow"]["gnnimpute-pipeline"]) == "0.2.0"
     return data
 
 
@@ -171,7 +171,10 @@ def test_slurm_gpu_tasks_ask_for_a_gpu(workflow_dir):
     for block in text.split("== ")[1:]:
         lines = block.splitlines()
         name = next(line for line in lines if line.startswith("#SBATCH -J")).split("nf-")[1]
-        jobs[name.split("_(")[0]] = lines
+        # nf-GNNIMPUTE_GNNIMPUTE_MASK_(simulated): the GNNIMPUTE workflow, then the process
+        workflow, _, process = name.split("_(")[0].partition("_")
+        assert workflow == "GNNIMPUTE", name
+        jobs[process] = lines
     assert set(jobs) == {
         "GNNIMPUTE_SIMULATE",
         "GNNIMPUTE_MASK",
