@@ -33,6 +33,7 @@ printf '\xef\xbb\xbfsample,h5ad,label_key\r\nsampleA,"sampleA.h5ad",group\r\n"sa
 printf 'sample,h5ad\nS1,sampleA.h5ad\ns1,sampleB.h5ad\n' > inputs/samplesheet_case.csv
 # an input whose name is the output name of its sample (S1 -> S1_imputed.h5ad)
 cp inputs/sampleA.h5ad inputs/S1_imputed.h5ad
-printf 'sample,h5ad\nS1,S1_imputed.h5ad\n' > inputs/samplesheet_clash.csv
+# and a sample named 7, which a CSV reader may take for a number
+printf 'sample,h5ad\nS1,S1_imputed.h5ad\n7,sampleB.h5ad\n' > inputs/samplesheet_clash.csv
 # the samplesheet.csv samples with a label_key column: only the evaluation changes
 printf 'sample,h5ad,label_key\nsampleA,sampleA.h5ad,cell_type\nsampleB,sampleB.h5ad,cell_type\n' > inputs/samplesheet_labels.csv

@@ -137,7 +137,9 @@ def readInput(String input) {
     def rows = samplesheetToList(cleanSheet(inputFile, input), "${projectDir}/assets/schema_input.json")
     def seen = [:]
     return rows.withIndex().collect { row, i ->
-        def (meta, h5adValue, labelKey, layer) = row
+        def (sheetMeta, h5adValue, labelKey, layer) = row
+        // a sample named 1 comes back as a number
+        def meta = sheetMeta + [id: sheetMeta.id.toString()]
         def where = "Samplesheet ${input}, entry ${i + 1} (sample '${meta.id}')"
         def twin = seen.put(meta.id.toLowerCase(), i + 1)
         if (twin) {
