@@ -26,6 +26,7 @@ from .loss_cells import LossCells
 from .losses import detection_bce, level_scale
 from .model import GNNImputeModel
 from .optim import Adam
+from .options import TrainingOptions
 from .progress import EpochReporter
 
 log = logging.getLogger(__name__)
@@ -36,33 +37,14 @@ SAMPLE_CHUNK = 1 << 20  # training entries per chunk when drawing an epoch's hid
 PINNED_ZEROS_MAX = 1 << 24  # floats (64 MB): largest zero pattern validation keeps between epochs
 
 
-@dataclass
-class TrainConfig:
-    """Training knobs; every field lands in `uns['gnnimpute']['params']`."""
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(TrainingOptions):
+    """The training loop's options: the user's, with the batch and loss cells resolved to counts."""
 
-    epochs: int = 3000
-    patience: int = 30
-    min_delta: float = 0.0  # relative gain (from the last counted one) that resets patience
-    lr: float = 3e-3
-    lr_patience: int = 10  # > 0: multiply lr by lr_factor after this many epochs without a gain
-    lr_factor: float = 0.5
-    weight_decay: float = 0.0
-    mask_rate: float = 0.1
-    val_rate: float = 0.05
-    val_seed: int | None = None  # set: the validation split alone is drawn from this seed
-    gene_batch: int = 1024
-    zero_weight: float = 0.0
-    detection_weight: float = 1.0
-    ema_decay: float = 0.0
     min_epochs: int = 50
     progress: bool = True
     batch_cells: int = 0  # > 0: mini-batches of this many seed cells (train_batch.py)
     loss_cells: int = 0  # > 0: full batch scores this many random cells per epoch (loss_cells.py)
-
-    @property
-    def hidden_share(self) -> float:
-        """Share of observed non-zeros hidden from every training input (validation + batch)."""
-        return self.val_rate + self.mask_rate * (1 - self.val_rate)
 
 
 @dataclass
