@@ -9,7 +9,7 @@ process GNNIMPUTE_IMPUTE {
     container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
 
     input:
-    tuple val(meta), path(h5ad, stageAs: 'input/*')  // staged apart: an input may carry an output's name
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
     tuple val(meta), path("${prefix}.h5ad"), emit: h5ad

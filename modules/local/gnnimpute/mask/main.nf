@@ -6,7 +6,7 @@ process GNNIMPUTE_MASK {
     container 'ghcr.io/gnnimpute/gnnimpute:0.1.0'
 
     input:
-    tuple val(meta), path(h5ad, stageAs: 'input/*')  // staged apart: an input may carry an output's name
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
     tuple val(meta), path("${prefix}_masked.h5ad"), emit: masked
