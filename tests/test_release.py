@@ -5,6 +5,7 @@ citation fields."""
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -161,3 +162,14 @@ def test_containers_doc_says_what_is_published_and_what_to_build():
     for must in ("make containers", "python -m build --wheel", f"gnnimpute=={VERSION}",
                  "recipes/gnnimpute/meta.yaml", ".github/workflows/release.yml"):  # fmt: skip
         assert must in section, must
+
+
+def test_no_file_names_the_repository_address_that_does_not_exist():
+    """The pipeline's manifest and the images' labels point at the paper, not a missing site."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()  # fmt: skip
+    named = [f for f in files if f != "tests/test_release.py" and (ROOT / f).is_file()
+             and "github.com/gnnimpute/gnnimpute" in (ROOT / f).read_text(errors="ignore")]  # fmt: skip
+    assert named == []
+    home = re.search(r"homePage\s*=\s*'([^']+)'", (ROOT / "nextflow.config").read_text())
+    assert home and home.group(1) == f"https://doi.org/{DOI}"
