@@ -329,6 +329,10 @@ def test_every_default_blend_the_pages_name_is_the_default():
         named += [(path.name, m) for m in re.findall(
             r"default[^.`|]{0,20}`(?:--blend )?((?:keep:)?(?:gate|power|level|expected)[\w:.,]*)`",
             text)]  # fmt: skip
+        # "the package defaults (..., `--level-mix 0.5 --blend SPEC`)"
+        named += [(path.name, m) for m in re.findall(
+            r"defaults?\b[^`]{0,120}`[^`]*--blend ((?:keep:)?(?:gate|power|level|expected)[\w:.,]*)`",
+            text)]  # fmt: skip
     assert named, "no page names the default blend"
     assert all(spec == default for _, spec in named), (default, named)
     assert (

@@ -130,7 +130,7 @@ def impute(
         `gnnimpute.blend`: level, expected, power:x, gate:a,b; keep:SPEC, the default
         keep:expected, keeps the observed normalized counts and fills only the zeros with
         SPEC's value, so clustering keeps what the data show). "level": the level head alone,
-        shrunk by `detection_shrink` (the previous model).
+        shrunk by `detection_shrink`, without a detection head.
     level_mix
         Average this share of the neighbours' level (`gnnimpute.level`, over the
         `detection_k` nearest neighbours, no training) into the model's level.

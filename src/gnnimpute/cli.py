@@ -203,7 +203,7 @@ def _interrupt(signum, frame) -> None:
     type=click.Choice(["hurdle", "level"]),
     default="hurdle",
     help="hurdle: learn P(detected) and the level where detected (three layers); "
-    "level: the level only (the previous model).",
+    "level: the level only, without a detection head.",
 )
 @click.option(
     "--blend",
