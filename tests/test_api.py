@@ -6,9 +6,9 @@ from shared_helpers import FAST
 
 import gnnimpute
 from gnnimpute.benchmark.mask import mask_counts
+from gnnimpute.data.norm import log_normalize, scale_rows, size_factors
 from gnnimpute.errors import InputError
-from gnnimpute.graph import knn_indices, pca
-from gnnimpute.norm import log_normalize, scale_rows, size_factors
+from gnnimpute.graph.knn import knn_indices, pca
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_output_level_matches_the_normalized_counts(imputed):
 def test_hurdle_layers_contract(imputed):
     """Detection is a probability, the level is non-negative, the default is the documented blend."""
     from gnnimpute.api import DEFAULT_BLEND
-    from gnnimpute.blend import blend
+    from gnnimpute.output.blend import blend
 
     p = imputed.layers["gnnimpute_detection"]
     level = imputed.layers["gnnimpute_level"]

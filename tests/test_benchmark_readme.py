@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from gnnimpute.benchmark import readme as R
-from gnnimpute.benchmark.report import summarize
+from gnnimpute.benchmark.summary import summarize
 
 
 def _rows(dataset: str, values: dict[str, tuple[float, float, float]]) -> list[dict]:

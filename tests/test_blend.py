@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gnnimpute.blend import blend, blend_factor, parse_blend
 from gnnimpute.errors import InputError
+from gnnimpute.output.blend import blend, blend_factor, parse_blend
 
 P = np.array([[0.0, 0.1, 0.5, 1.0]], dtype=np.float32)
 

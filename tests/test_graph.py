@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 from shared_helpers import imports_module
 
-from gnnimpute.graph import build_graph, knn_edge_index, knn_indices, pca
+from gnnimpute.graph.knn import build_graph, knn_edge_index, knn_indices, pca
 
 
 def test_knn_excludes_self_and_finds_true_neighbours():
@@ -45,7 +45,7 @@ def test_build_graph_is_sparse_and_bounded(rng):
 
 
 def test_neighbourhood_detection_is_the_share_of_cell_and_neighbours():
-    from gnnimpute.graph import neighbourhood_detection
+    from gnnimpute.graph.knn import neighbourhood_detection
 
     counts = sp.csr_matrix(np.array([[1, 0], [0, 0], [3, 0], [0, 5]], dtype=np.float32))
     neighbors = np.array([[1], [0], [3], [2]])
@@ -79,7 +79,7 @@ def test_pca_without_scikit_learn():
     """A small run never imports scikit-learn (its import is ~1.5 s of a Baron run)."""
     code = (
         "import numpy as np, scipy.sparse as sp\n"
-        "from gnnimpute.graph import knn_indices, pca\n"
+        "from gnnimpute.graph.knn import knn_indices, pca\n"
         "x = sp.random(300, 80, density=0.2, random_state=0, format='csr', dtype=np.float32)\n"
         "knn_indices(pca(x, 10)[0], 5)"
     )
@@ -89,7 +89,7 @@ def test_pca_without_scikit_learn():
 def test_exact_neighbours_are_scikit_learns_and_break_ties_by_index():
     from sklearn.neighbors import NearestNeighbors
 
-    from gnnimpute.graph import exact_neighbours
+    from gnnimpute.graph.knn import exact_neighbours
 
     points = np.random.default_rng(0).normal(size=(700, 20)).astype(np.float32)
     ours = exact_neighbours(points, np.arange(700), 8)

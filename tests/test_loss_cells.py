@@ -9,14 +9,15 @@ import torch
 from shared_helpers import FAST
 
 import gnnimpute
-import gnnimpute.graph as graph
+import gnnimpute.graph.knn as graph
 from gnnimpute.benchmark.mask import mask_counts
+from gnnimpute.data.norm import scale_rows, size_factors
 from gnnimpute.errors import InputError
-from gnnimpute.loss_cells import LossCells, resolve_loss_cells
 from gnnimpute.memory import estimate_peak
-from gnnimpute.model import GNNImputeModel
-from gnnimpute.norm import scale_rows, size_factors
-from gnnimpute.train import GeneBatchLoss, ObservedEntries
+from gnnimpute.nn.model import GNNImputeModel
+from gnnimpute.training.entries import ObservedEntries
+from gnnimpute.training.loss import GeneBatchLoss
+from gnnimpute.training.loss_cells import LossCells, resolve_loss_cells
 
 
 def _setup(sim_adata):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gnnimpute.model import GNNImputeModel
+from gnnimpute.nn.model import GNNImputeModel
 
 
 def _graph(n):

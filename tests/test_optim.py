@@ -6,9 +6,11 @@ import scipy.sparse as sp
 import torch
 from shared_helpers import imports_module
 
-from gnnimpute.model import GNNImputeModel
-from gnnimpute.optim import Adam
-from gnnimpute.train import PlateauDecay, TrainConfig, fit
+from gnnimpute.nn.model import GNNImputeModel
+from gnnimpute.training import fit
+from gnnimpute.training.config import TrainConfig
+from gnnimpute.training.optim import Adam
+from gnnimpute.training.stopping import PlateauDecay
 
 
 def _trajectory(make, steps=12):
@@ -72,7 +74,7 @@ def _fit(**overrides):
     rng = np.random.default_rng(0)
     counts = rng.poisson(2.0, (60, 24)).astype(np.float32)
     target = sp.csr_matrix(counts)
-    from gnnimpute.inputs import GeneInput
+    from gnnimpute.nn.inputs import GeneInput
 
     log_norm = target.copy()
     log_norm.data = np.log1p(log_norm.data)

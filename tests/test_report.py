@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from gnnimpute.benchmark.report import MASK_METRICS, SPLIT_METRICS, readme_section, summarize
+from gnnimpute.benchmark.summary import MASK_METRICS, SPLIT_METRICS, summarize
+from gnnimpute.benchmark.tables import readme_section
 
 
 def _rows():

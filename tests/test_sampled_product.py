@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gnnimpute.model import GNNImputeModel
-from gnnimpute.sampled_product import entry_dot
+from gnnimpute.nn.model import GNNImputeModel
+from gnnimpute.nn.sampled_product import entry_dot
 
 
 def _dense_reference(a, b, rows, cols):

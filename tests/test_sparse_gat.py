@@ -6,8 +6,8 @@ import torch
 from shared_helpers import imports_module
 from torch_geometric.nn import GATConv
 
-from gnnimpute.graph import knn_edge_index
-from gnnimpute.sparse_gat import SparseGATConv
+from gnnimpute.graph.knn import knn_edge_index
+from gnnimpute.nn.sparse_gat import SparseGATConv
 
 
 def _graph(n: int, k: int = 4, seed: int = 0) -> torch.Tensor:

@@ -13,22 +13,24 @@ import scipy.sparse as sp
 import torch
 
 from ._constants import EMBEDDING_KEY, KEY
-from .blend import blend as blend_layers
-from .blend import parse_blend
+from .data.checks import validate_counts
+from .data.norm import log1p, scale_rows, size_factors
 from .errors import InputError
-from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
-from .inputs import GeneInput, ProjectedInput
-from .io import validate_counts
-from .level import NeighbourLevel
-from .loss_cells import resolve_loss_cells
+from .graph.knn import knn_edge_index, knn_indices, neighbourhood_detection, pca
+from .graph.level import NeighbourLevel
 from .memory import check_memory, estimate_peak
-from .model import GNNImputeModel
-from .norm import log1p, scale_rows, size_factors
+from .nn.inputs import GeneInput, ProjectedInput
+from .nn.model import GNNImputeModel
+from .output.blend import blend as blend_layers
+from .output.blend import parse_blend
+from .output.predict import decode_layers, encode_draws
+from .output.stream_write import fill_layers, write_h5ad_streamed
 from .presets import preset_options
 from .progress import stage
-from .stream_write import fill_layers, write_h5ad_streamed
-from .train import TrainConfig, decode_layers, encode_draws, fit, resolve_device
-from .train_batch import resolve_batch_cells
+from .training import fit
+from .training.config import TrainConfig, resolve_device
+from .training.loss_cells import resolve_loss_cells
+from .training.minibatch import resolve_batch_cells
 from .validate import check_impute_params, check_output, effective_detection_k
 
 ENCODER_INPUTS = ("pca", "genes")
@@ -87,7 +89,7 @@ def impute(
     """Impute dropout in a cells x genes count matrix with a graph autoencoder.
 
     The model learns only from these counts: it hides observed entries and learns to predict them.
-    No QC happens here (see `gnnimpute.qc`), so every cell and gene is kept in order.
+    No QC happens here (see `gnnimpute.data.qc`), so every cell and gene is kept in order.
 
     Parameters
     ----------
@@ -127,12 +129,12 @@ def impute(
         non-zeros, label 1), the latter weighted by `detection_weight` on the level loss's
         scale. Both go to `layers[key_added + '_level']` and `layers[key_added +
         '_detection']`; `layers[key_added]` is level x g(p), g given by `blend` (see
-        `gnnimpute.blend`: level, expected, power:x, gate:a,b; keep:SPEC, the default
+        `gnnimpute.output.blend`: level, expected, power:x, gate:a,b; keep:SPEC, the default
         keep:expected, keeps the observed normalized counts and fills only the zeros with
         SPEC's value, so clustering keeps what the data show). "level": the level head alone,
         shrunk by `detection_shrink`, without a detection head.
     level_mix
-        Average this share of the neighbours' level (`gnnimpute.level`, over the
+        Average this share of the neighbours' level (`gnnimpute.graph.level`, over the
         `detection_k` nearest neighbours, no training) into the model's level.
     attn_dropout, weight_decay
         Dropout on the attention coefficients; Adam's weight decay.

@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .allocator import retain_freed_memory
+from .cli_common import run_safely, setup_logging
 from .cli_types import FINITE_FLOAT, FiniteFloatRange
 from .errors import InputError
 
@@ -43,26 +44,6 @@ def _apply_preset(ctx: click.Context, preset: str, params: dict, n_input):
             elif name in params:
                 params[name] = value
     return n_input
-
-
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        format="%(message)s", stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO
-    )
-    logging.getLogger("gnnimpute").setLevel(logging.WARNING if quiet else logging.INFO)
-
-
-def _run_safely(fn):
-    """Turn user errors into one line and exit 1; Ctrl-C into exit 130 with nothing written."""
-    try:
-        return fn()
-    except (InputError, RuntimeError, ValueError) as exc:
-        raise click.ClickException(
-            str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        ) from exc
-    except KeyboardInterrupt:
-        click.echo("interrupted; no output written", err=True)
-        sys.exit(130)
 
 
 class _LazyGroup(click.Group):
@@ -374,12 +355,12 @@ def impute(
     OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space),
     obsm['X_gnnimpute'] and uns['gnnimpute'].
     """
-    _setup_logging(quiet)
+    setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
     preset = params.pop("preset")
     if preset is not None:
         n_input = _apply_preset(click.get_current_context(), preset, params, n_input)
-    from .blend import parse_blend
+    from .output.blend import parse_blend
 
     try:  # checked before reading the input, like every other option
         parse_blend(params["blend"])
@@ -388,10 +369,11 @@ def impute(
 
     def run():
         from .api import impute as impute_api
-        from .io import atomic_path, check_output_path, read_input
-        from .prepare import qc_keep_annotations
+        from .data.prepare import qc_keep_annotations
+        from .data.read import read_input
+        from .output.atomic import atomic_path, check_output_path
+        from .output.stream_write import should_stream
         from .progress import stage
-        from .stream_write import should_stream
 
         check_output_path(output, force=force, input_path=input_path)
         if plot_path is not None:
@@ -461,7 +443,7 @@ def impute(
             info["wall_seconds"],
         )
 
-    _run_safely(run)
+    run_safely(run)
 
 
 @main.command()
@@ -514,11 +496,11 @@ def simulate(
     quiet,
 ):
     """Simulate Splat-model counts into OUTPUT (.h5ad): X observed, layers['truth'], obs['group']."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
 
     def run():
-        from .io import check_output_path, write_h5ad_atomic
-        from .simulate import simulate_splat
+        from .data.simulate import simulate_splat
+        from .output.atomic import check_output_path, write_h5ad_atomic
 
         check_output_path(output, force=force)
         adata = simulate_splat(
@@ -543,7 +525,7 @@ def simulate(
             100 * zeros,
         )
 
-    _run_safely(run)
+    run_safely(run)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -557,11 +539,11 @@ def _write_outputs(
 
     `h5ad_done`: OUTPUT was streamed into a temp file that the caller renames afterwards.
     """
-    from .io import atomic_path
+    from .output.atomic import atomic_path
 
     with contextlib.ExitStack() as stack:
         if plot_path is not None:
-            from .plots import plot_training_curve
+            from .output.plots import plot_training_curve
 
             tmp_png = stack.enter_context(
                 atomic_path(plot_path, force=force, tmp_suffix=".tmp.png")

@@ -43,19 +43,19 @@ def _fail(exc: InputError):
 
 
 def _write(adata, path: str, force: bool):
-    from ..io import write_h5ad_atomic
+    from ..output.atomic import write_h5ad_atomic
 
     write_h5ad_atomic(adata, path, force=force)
 
 
 def _load(path: str):
-    from .runner import load_dataset
+    from .datasets import load_dataset
 
     return load_dataset(path).adata
 
 
 def _check_outputs(paths, force: bool, input_path=None):
-    from ..io import check_output_path
+    from ..output.atomic import check_output_path
 
     for p in paths:
         check_output_path(p, force=force, input_path=input_path)
@@ -323,7 +323,8 @@ def benchmark(
     settings, 4000 x 20000) or e.g. sim2:1000x2000. Methods that cannot be imported are listed
     as skipped, with the reason.
     """
-    from .runner import DEFAULT_LABEL_KEYS, BenchmarkConfig, run_benchmark
+    from .datasets import DEFAULT_LABEL_KEYS
+    from .runner import BenchmarkConfig, run_benchmark
 
     options: dict[str, dict] = {}
     for item in settings:

@@ -16,8 +16,8 @@ import anndata as ad
 import h5py
 import numpy as np
 
-from .errors import InputError
-from .io import atomic_path
+from ..errors import InputError
+from .atomic import atomic_path
 
 ChunkFn = Callable[[slice], Mapping[str, np.ndarray]]
 ROWS_PER_CHUNK = 2_048

@@ -10,8 +10,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from .io import counts_of, validate_counts
+from .checks import validate_counts
 from .qc import filter_cells_genes, no_qc_summary
+from .read import counts_of
 
 
 def qc_keep_annotations(

@@ -7,26 +7,25 @@ entries of the seed cells only. Clusters rather than random seeds keep the 2-hop
 kNN neighbours mostly share a cluster, so every cell is computed about once or twice per epoch
 instead of ~50 times. The encoder input with the epoch's entries hidden is built once per epoch
 (cells x n_input, small), exactly as full-batch training does; everything per step is sized by
-the batch. The epoch loop mirrors `train.fit`: same hidden entries, validation and stopping rule.
+the batch. The epoch loop mirrors `full_batch.fit_full_batch`: same hidden entries, validation and stopping rule.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
-import sys
 import time
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
-from .errors import InputError
-from .inputs import EncoderInput
-from .model import GNNImputeModel
+from ..nn.inputs import EncoderInput
+from ..nn.model import GNNImputeModel
+from .config import TrainResult, parse_cell_count
+from .entries import training_entries
+from .loss import GeneBatchLoss, cells_view
 from .optim import Adam
-from .progress import EpochReporter
+from .stopping import EarlyStopping, WeightAverage, epoch_progress
 
 # A full-batch epoch costs ~3x less CPU than a mini-batch one (the 2-hop halos recompute
 # neighbours; docs/scale.md), so "auto" trains full batch whenever it fits in memory.
@@ -58,27 +57,13 @@ def resolve_batch_cells(
             free, _ = torch.cuda.mem_get_info(torch.device(device))
             fits = training_bytes <= FIT_SHARE * free
         if full_batch_bytes is not None:
-            from .memory import available_bytes
+            from ..memory import available_bytes
 
             avail = available_bytes()
             fits = fits and (avail is None or full_batch_bytes <= FIT_SHARE * avail)
         return 0 if fits or AUTO_BATCH_CELLS[kind] >= n_cells else AUTO_BATCH_CELLS[kind]
     value = parse_cell_count(choice, "batch_cells")
     return 0 if value >= n_cells else value
-
-
-def parse_cell_count(choice, name: str) -> int:
-    """A non-negative whole number of cells from an option (int or its text); else an input error."""
-    whole = isinstance(choice, int | str) and not isinstance(choice, bool)
-    try:
-        value = int(choice) if whole else None
-    except ValueError:
-        value = None
-    if value is None:
-        raise InputError(f"{name} must be an integer, 0 or 'auto', got {choice!r}")
-    if value < 0:
-        raise InputError(f"{name} must be >= 0, got {value}")
-    return value
 
 
 class SubgraphBatches:
@@ -134,17 +119,11 @@ class SubgraphBatches:
 
 def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch.Tensor,
                   target: sp.csr_matrix, config, *, seed: int = 0):  # fmt: skip
-    """`train.fit` with each epoch one pass over seed-cell batches; same result type."""
-    from .train import EarlyStopping, GeneBatchLoss, ObservedEntries, TrainResult, WeightAverage
-
+    """`training.fit` with each epoch one pass over seed-cell batches; same result type."""
     device = edge_index.device
     rng = np.random.default_rng(seed)
-    entries = ObservedEntries(target, config.val_rate, rng, config.val_seed)
-    if entries.train.size == 0 or entries.val.size == 0:
-        raise ValueError("too few observed non-zero entries to train and validate on")
-    loss_fn = GeneBatchLoss(entries, target, config.gene_batch, device,
-                            zero_weight=config.zero_weight, mask_rate=config.mask_rate,
-                            detection_weight=config.detection_weight)  # fmt: skip
+    entries = training_entries(target, config, rng)
+    loss_fn = GeneBatchLoss.for_config(entries, target, config, device)
     # the detection term reads the seeds' rows of the observed pattern
     pattern = loss_fn.observed.tocsr() if loss_fn.observed is not None else None
     n_entries = max(entries.rows.size, 1)
@@ -165,10 +144,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     result = TrainResult(validate=validate)
     start = time.perf_counter()
-    reporter = EpochReporter(config.epochs, config.patience, config.min_epochs,
-                             enabled=config.progress and not sys.stderr.isatty())  # fmt: skip
-    bar = tqdm(range(1, config.epochs + 1), desc="gnnimpute", unit="epoch", file=sys.stderr,
-               disable=not (config.progress and sys.stderr.isatty()), dynamic_ncols=True)  # fmt: skip
+    bar, reporter = epoch_progress(config)
     stopping = EarlyStopping(config, result, bar, reporter, opt)
     for epoch in reporter.track(bar):
         model.train()
@@ -208,7 +184,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
 class BatchValidation:
     """Eval-mode loss at the held-out entries of a fixed sample of seed batches.
 
-    Like `train.Validation`, the input hides exactly the held-out entries and the model runs
+    Like `full_batch.Validation`, the input hides exactly the held-out entries and the model runs
     without dropout, so the same weights always score the same; a fixed sample of about
     VALIDATION_CELLS seed cells (with their 2-hop subgraphs) bounds its cost at any scale.
     """
@@ -254,15 +230,6 @@ def _seed_loss(loss_fn, entries, entry_ptr, chosen: np.ndarray, seeds: np.ndarra
                       entry_ptr.size - 1, pattern=pattern, share=share)  # fmt: skip
 
 
-def cells_view(loss_fn, entries, idx: np.ndarray, cells: np.ndarray, n_cells: int, *, pattern,
-               share, zero_term: bool = False):  # fmt: skip
-    """`batch_view` for entries `idx`, all in the sorted `cells`, renumbered in their order."""
-    local = np.full(n_cells, -1, dtype=np.int64)
-    local[cells] = np.arange(cells.size)
-    return batch_view(loss_fn, entries, idx, local, seeds=cells, pattern=pattern, share=share,
-                      zero_term=zero_term)  # fmt: skip
-
-
 def _ranges(ptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """Concatenated ranges ptr[c]:ptr[c + 1] for the given cells, without a Python loop."""
     starts, lengths = ptr[cells], ptr[cells + 1] - ptr[cells]
@@ -271,29 +238,3 @@ def _ranges(ptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     return np.arange(total, dtype=np.int64) + offsets
-
-
-class _Entries:
-    """The few entries of one batch, rows in subgraph-local numbering."""
-
-    def __init__(self, rows, cols, values):
-        self.rows, self.cols, self.values = rows, cols, values
-
-
-def batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, pattern, share,
-               zero_term: bool = False):  # fmt: skip
-    """`loss_fn` restricted to entries `idx`, with rows renumbered into the seeds' order.
-
-    The detection term reads the seeds' rows of the observed `pattern` and weights zeros by the
-    `share` of non-zeros hidden across all cells, as in full-batch training. `zero_term`: the
-    caller scores the zeros of its cells as full batch does (a cell sample), so zero_weight works.
-    """
-    view = copy.copy(loss_fn)
-    view.entries = _Entries(local[entries.rows[idx]], entries.cols[idx], entries.values[idx])
-    view.observed = pattern[seeds] if pattern is not None else None
-    view.hidden_share = share
-    if loss_fn.zero_coef > 0 and not zero_term:
-        raise InputError(
-            "mini-batch training does not support zero_weight > 0 yet; use --batch-cells 0"
-        )
-    return view

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import InputError
+from ..errors import InputError
 
 MITO_PREFIXES = ("MT-", "mt-", "Mt-")
 # var columns that hold gene symbols when var_names are IDs (e.g. Ensembl): nf-core/scrnaseq

@@ -19,8 +19,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.special import expit
 
-from gnnimpute._constants import GROUP_KEY, TRUTH_LAYER
-from gnnimpute.errors import InputError
+from .._constants import GROUP_KEY, TRUTH_LAYER
+from ..errors import InputError
 
 __all__ = ["simulate_splat"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputError
+from ..errors import InputError
 
 KEEP = "keep:"
 

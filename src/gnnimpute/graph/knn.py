@@ -21,7 +21,7 @@ def pca(
     """
     from scipy.sparse.linalg import LinearOperator, svds
 
-    from .sampled_product import from_scipy_csr
+    from ..nn.sampled_product import from_scipy_csr
 
     x = sp.csr_matrix(log_norm, dtype=np.float32)
     n_comps = int(min(n_pcs, x.shape[0] - 1, x.shape[1] - 1))

@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .errors import InputError
-from .train_batch import cells_view, parse_cell_count
+from ..errors import InputError
+from .config import parse_cell_count
+from .loss import cells_view
 
 AUTO_LOSS_CELLS = {"cpu": 16_384, "cuda": 0}  # a GPU decodes every cell faster than it samples
 MIN_LOSS_CELLS = 64  # fewer makes the decoder's BatchNorm and the validation sample meaningless
