@@ -171,7 +171,9 @@ def test_output_level_matches_the_normalized_counts(imputed):
 
 def test_hurdle_layers_contract(imputed):
     """Detection is a probability, the level is non-negative, the default is the documented blend."""
-    from gnnimpute.api import DEFAULT_BLEND
+    from gnnimpute.options import DEFAULTS
+
+    DEFAULT_BLEND = DEFAULTS.output.blend
     from gnnimpute.output.blend import blend
 
     p = imputed.layers["gnnimpute_detection"]

@@ -39,8 +39,8 @@ def test_paper_preset_is_the_published_configuration():
 def _cli_options(monkeypatch, tmp_path, sim_h5ad, *extra):
     seen = {}
 
-    def fake_impute(adata, **options):  # record what the API would get, train nothing
-        seen.update(options)
+    def fake_impute(adata, *, options, **_):  # record the options the API would get, train nothing
+        seen.update(options.flat(), preset=options.preset)
         adata.layers["gnnimpute"] = np.zeros(adata.shape, dtype=np.float32)
         adata.uns["gnnimpute"] = {"params": {}, "history": {}, "best_epoch": 0, "epochs_run": 0,
                                   "wall_seconds": 0.0}  # fmt: skip
@@ -59,7 +59,7 @@ def _cli_options(monkeypatch, tmp_path, sim_h5ad, *extra):
 def test_cli_preset_fills_defaults(monkeypatch, tmp_path, sim_h5ad):
     seen, _ = _cli_options(monkeypatch, tmp_path, sim_h5ad, "--preset", "paper")
     assert {k: seen[k] for k in PAPER} == PAPER
-    assert seen["preset_applied"] == "paper"  # recorded in uns params by the API
+    assert seen["preset"] == "paper"  # recorded in uns params by the API
 
 
 def test_cli_explicit_options_override_the_preset(monkeypatch, tmp_path, sim_h5ad):
@@ -76,7 +76,7 @@ def test_cli_without_preset_keeps_defaults(monkeypatch, tmp_path, sim_h5ad):
     seen, _ = _cli_options(monkeypatch, tmp_path, sim_h5ad)
     assert seen["decoder"] == "hurdle" and seen["lr"] == 3e-3 and seen["weight_decay"] == 0.0
     assert seen["blend"] == "keep:expected" and seen["level_mix"] == 0.5
-    assert seen["preset_applied"] is None
+    assert seen["preset"] is None
 
 
 def test_cli_fast_preset_stops_sooner_and_changes_nothing_else(monkeypatch, tmp_path, sim_h5ad):
@@ -86,4 +86,4 @@ def test_cli_fast_preset_stops_sooner_and_changes_nothing_else(monkeypatch, tmp_
     assert default["patience"] == 30 and default["min_delta"] == 0.0
     assert default["lr_patience"] == 10 and seen["lr_patience"] == 0
     changed = {k for k in default if default[k] != seen[k]}
-    assert changed == {"patience", "min_delta", "lr_patience", "preset_applied"}
+    assert changed == {"patience", "min_delta", "lr_patience", "preset"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._constants import EMBEDDING_KEY, KEY
+from ._constants import KEY
 from .data.checks import validate_counts
 from .data.norm import log1p, scale_rows, size_factors
 from .errors import InputError
@@ -21,21 +21,17 @@ from .graph.level import NeighbourLevel
 from .memory import check_memory, estimate_peak
 from .nn.inputs import GeneInput, ProjectedInput
 from .nn.model import GNNImputeModel
+from .options import ImputeOptions, build_options
 from .output.blend import blend as blend_layers
-from .output.blend import parse_blend
+from .output.layers import EMBEDDING_AUTO, parse_layers, resolve_embedding_key, select_layers
 from .output.predict import decode_layers, encode_draws
 from .output.stream_write import fill_layers, write_h5ad_streamed
-from .presets import preset_options
 from .progress import stage
 from .training import fit
 from .training.config import TrainConfig, resolve_device
 from .training.loss_cells import resolve_loss_cells
 from .training.minibatch import resolve_batch_cells
-from .validate import check_impute_params, check_output, effective_detection_k
-
-ENCODER_INPUTS = ("pca", "genes")
-DECODERS = ("hurdle", "level")
-DEFAULT_BLEND = "keep:expected"  # observed values kept: the layer for clustering
+from .validate import check_output, effective_detection_k
 
 
 def impute(
@@ -45,46 +41,18 @@ def impute(
     key_added: str = KEY,
     copy: bool = False,
     random_state: int = 0,
-    k: int = 5,
-    n_pcs: int = 50,
-    encoder_input: str = "pca",
-    n_input: int | None = 100,
-    heads: int = 3,
-    layer_type: str = "gat",
-    hidden: tuple[int, int] = (256, 50),
-    dropout: float = 0.1,
-    attn_dropout: float = 0.0,
-    weight_decay: float = 0.0,
-    decoder: str = "hurdle",
-    detection_weight: float = 1.0,
-    blend: str = DEFAULT_BLEND,
-    level_mix: float = 0.5,
     preset: str | None = None,
-    epochs: int = 3000,
-    patience: int = 30,
-    min_delta: float = 0.0,
-    lr: float = 3e-3,
-    lr_patience: int = 10,
-    lr_factor: float = 0.5,
-    mask_rate: float = 0.1,
-    val_rate: float = 0.05,
-    val_seed: int | None = None,
-    gene_batch: int = 1024,
-    zero_weight: float = 0.0,
-    ema_decay: float = 0.0,
-    predict_draws: int = 8,
-    detection_shrink: float = 0.1,
-    detection_k: int = 15,
+    options: ImputeOptions | None = None,
     device: str = "auto",
     threads: int | None = None,
     allow_non_integer: bool = False,
     progress: bool = True,
     qc_summary: dict | None = None,
-    preset_applied: str | None = None,
-    batch_cells: int | str | None = "auto",
-    loss_cells: int | str | None = "auto",
     stream_to: str | None = None,
     stream_compression: str | None = None,
+    layers: str | tuple[str, ...] | None = None,
+    embedding_key: str | None = EMBEDDING_AUTO,
+    **option_values,
 ) -> ad.AnnData:
     """Impute dropout in a cells x genes count matrix with a graph autoencoder.
 
@@ -95,6 +63,8 @@ def impute(
     ----------
     adata
         Raw counts in `X` (or in `layers[layer]`); the input layer is never changed.
+    qc_summary
+        What a QC step before this call kept (`gnnimpute.data.qc`); recorded in `uns`.
     encoder_input, n_input
         What the encoder reads: "pca", the log-normalized counts of all genes projected on their
         first `n_input` principal axes (fixed; hidden entries are subtracted), or "genes", the
@@ -138,12 +108,11 @@ def impute(
         `detection_k` nearest neighbours, no training) into the model's level.
     attn_dropout, weight_decay
         Dropout on the attention coefficients; Adam's weight decay.
-    preset_applied
-        The name of a preset whose options the caller has already applied: only recorded.
-    preset
-        A named option set (`gnnimpute.presets`, e.g. "paper"); it fills the arguments left at
-        their defaults (an argument passed with its default value is filled too; the CLI tells
-        them apart).
+    preset, options, option_values
+        The options, one object per concern (`gnnimpute.options`: graph, model, training,
+        output): `options` (or the defaults), then the named preset's values (`gnnimpute.presets`,
+        e.g. "paper"), then any option given by name, e.g. `epochs=50`; the last one wins. The
+        options are described here by name.
     detection_shrink, detection_k
         Level decoder only. The model predicts the level a gene has where it is detected. The output is multiplied by
         d ** detection_shrink, d the (Laplace-smoothed) share of the cell and its `detection_k`
@@ -158,6 +127,15 @@ def impute(
         Full-batch training only: cells whose loss is scored per epoch, a fresh random sample
         each epoch (the encoder still runs on every cell); 0 or None scores every cell; "auto"
         is 16,384 on a CPU (no effect on smaller data) and every cell on a GPU.
+    layers
+        Which dense layers to write (`gnnimpute.output.layers`): names among "gnnimpute",
+        "level", "detection" and "expected" (level x P(detected)), as a sequence or a
+        comma-separated string, or "all". None (the default here) writes the layers of the
+        decoder: all three of the hurdle decoder's. The command line writes only "gnnimpute"
+        unless told. Each costs 4 bytes per cell x gene; values do not depend on the choice.
+    embedding_key
+        The `obsm` key of the embedding: "auto" is 'X_' + `key_added`; None or "none" writes
+        no embedding.
     stream_to
         If set, write the annotated AnnData to this .h5ad (replacing it), with the dense layers
         produced and written one cell chunk at a time; they are then not kept in `adata`.
@@ -169,37 +147,22 @@ def impute(
     median(L) / L_i, L_i its total counts);
     `layers[key_added + '_detection']`, `layers[key_added + '_level']` (hurdle decoder):
     P(detected) in [0, 1] and the level (>= 0, normalized counts);
-    `obsm['X_' + key_added]`: the bottleneck embedding (cells x hidden[1]);
+    (each as chosen by `layers`; `key_added + '_expected'`, level x P(detected), on request);
+    `obsm['X_' + key_added]` (or `embedding_key`): the bottleneck embedding (cells x hidden[1]);
     `uns[key_added]`: params, seed, versions, per-epoch losses, QC summary and wall time.
     """
     start = time.perf_counter()
-    if preset is not None:  # the preset fills the arguments left at their defaults
-        defaults = {
-            n: p.default for n, p in inspect.signature(impute).parameters.items() if n != "adata"
-        }
-        given = {n: v for n, v in locals().items() if n in defaults}
-        chosen = {n: v for n, v in given.items() if _differs(v, defaults[n])}
-        options = {**given, **preset_options(preset), **chosen, "preset": None}
-        options["hidden"] = tuple(options["hidden"])
-        return impute(adata, **{**options, "preset_applied": preset})
-    if decoder not in DECODERS:
-        raise InputError(f"decoder must be one of {DECODERS}, got {decoder!r}")
-    parse_blend(blend)
+    opts = build_options(options, preset, **option_values)
+    k, n_pcs, detection_k = opts.graph.k, opts.graph.n_pcs, opts.graph.detection_k
+    model_opts, training, out = opts.model, opts.training, opts.output
+    encoder_input, n_input, hidden = model_opts.encoder_input, model_opts.n_input, model_opts.hidden
+    decoder, blend, level_mix = model_opts.decoder, out.blend, out.level_mix
+    predict_draws, detection_shrink = out.predict_draws, out.detection_shrink
+    written = parse_layers(layers, decoder)
+    obsm_key = resolve_embedding_key(embedding_key, key_added)
     if copy:
         adata = adata.copy()
     counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
-    check_impute_params(
-        lr=lr, dropout=dropout, mask_rate=mask_rate, val_rate=val_rate, zero_weight=zero_weight,
-        ema_decay=ema_decay, detection_shrink=detection_shrink, attn_dropout=attn_dropout,
-        weight_decay=weight_decay, detection_weight=detection_weight, level_mix=level_mix,
-        lr_factor=lr_factor,
-    )  # fmt: skip
-    if (
-        isinstance(lr_patience, bool)
-        or not isinstance(lr_patience, (int, np.integer))
-        or lr_patience < 0
-    ):
-        raise InputError(f"lr_patience must be a whole number >= 0, got {lr_patience!r}")
     validate_counts(
         ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1,
         why=f"k + 1 for the kNN graph, k={k} (--k)",
@@ -211,18 +174,17 @@ def impute(
     torch.manual_seed(random_state)
     dev = resolve_device(device)
 
-    if encoder_input not in ENCODER_INPUTS:
-        raise InputError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
     sizes = dict(
-        n_input=n_input or n_pcs, hidden=hidden, heads=heads, gene_batch=gene_batch, k=k,
+        n_input=n_input or n_pcs, hidden=hidden, heads=model_opts.heads,
+        gene_batch=training.gene_batch, k=k,
         predict_draws=predict_draws, streamed=stream_to is not None,
-        n_dense_layers=3 if decoder == "hurdle" else 1,  # blend, detection, level
+        n_dense_layers=len(written),  # the layers kept in memory (or streamed)
     )  # fmt: skip
-    scored_cells = resolve_loss_cells(loss_cells, counts.shape[0], dev)
+    scored_cells = resolve_loss_cells(training.loss_cells, counts.shape[0], dev)
     sizes["loss_cells"] = scored_cells
     full = estimate_peak(*counts.shape, counts.nnz, batch_cells=0, **sizes)
     batch = resolve_batch_cells(
-        batch_cells, counts.shape[0], dev, full_batch_bytes=full.total,
+        training.batch_cells, counts.shape[0], dev, full_batch_bytes=full.total,
         training_bytes=full.parts["training"],
     )  # fmt: skip
     check_memory(
@@ -251,10 +213,10 @@ def impute(
         inputs.n_features,
         counts.shape[1],
         hidden=hidden,
-        heads=heads,
-        layer_type=layer_type,
-        dropout=dropout,
-        attn_dropout=attn_dropout,
+        heads=model_opts.heads,
+        layer_type=model_opts.layer_type,
+        dropout=model_opts.dropout,
+        attn_dropout=model_opts.attn_dropout,
         detection=decoder == "hurdle",
     )
     model.gene_scale.copy_(torch.as_tensor(nonzero_mean(target)))
@@ -263,23 +225,13 @@ def impute(
         model.det.bias.data.copy_(torch.as_tensor(np.log(rate / (1 - rate)), dtype=torch.float32))
     model = model.to(dev)
     config = TrainConfig(
-        epochs=epochs,
-        patience=patience,
-        min_delta=min_delta,
-        lr=lr,
-        lr_patience=lr_patience,
-        lr_factor=lr_factor,
-        weight_decay=weight_decay,
-        detection_weight=detection_weight if decoder == "hurdle" else 0.0,
-        mask_rate=mask_rate,
-        val_rate=val_rate,
-        val_seed=val_seed,
-        gene_batch=gene_batch,
-        zero_weight=zero_weight,
-        ema_decay=ema_decay,
-        progress=progress,
-        batch_cells=batch,
-        loss_cells=0 if batch else scored_cells,  # mini-batches score their seeds
+        **{
+            **dataclasses.asdict(training),
+            "detection_weight": training.detection_weight if decoder == "hurdle" else 0.0,
+            "progress": progress,
+            "batch_cells": batch,
+            "loss_cells": 0 if batch else scored_cells,  # mini-batches score their seeds
+        }
     )
     with stage("training", progress):
         result = fit(model, inputs, ei, target, config, seed=random_state)
@@ -310,52 +262,24 @@ def impute(
             layers = {key_added: level}
         for block in layers.values():
             check_output(block, embedding)
-        return layers
+        return select_layers(layers, written, key_added)
 
     if stream_to is None:
         with stage("output", progress):
             adata.layers.update(fill_layers(dense_chunk, counts.shape[0]))
-    adata.obsm["X_" + key_added if key_added != KEY else EMBEDDING_KEY] = embedding
+    if obsm_key is not None:
+        adata.obsm[obsm_key] = embedding
     adata.uns[key_added] = {
-        "params": {
-            "layer": layer,
-            "k": k,
-            "n_pcs": n_pcs,
-            "encoder_input": encoder_input,
-            "n_input": inputs.n_features,
-            "gene_batch": gene_batch,
-            "zero_weight": zero_weight,
-            "ema_decay": ema_decay,
-            "predict_draws": predict_draws,
-            "detection_shrink": detection_shrink,
-            "detection_k": detection_k,
-            "detection_k_requested": detection_k_requested,
-            "heads": heads,
-            "layer_type": layer_type,
-            "hidden": list(hidden),
-            "dropout": dropout,
-            "attn_dropout": attn_dropout,
-            "weight_decay": weight_decay,
-            "decoder": decoder,
-            "detection_weight": detection_weight,
-            "blend": blend if decoder == "hurdle" else "level",
-            "level_mix": level_mix,
-            "preset": preset_applied,
-            "epochs": epochs,
-            "patience": patience,
-            "min_delta": min_delta,
-            "lr": lr,
-            "lr_patience": lr_patience,
-            "lr_factor": lr_factor,
-            "mask_rate": mask_rate,
-            "val_rate": val_rate,
-            **({} if val_seed is None else {"val_seed": int(val_seed)}),
-            "device": str(dev),
-            "batch_cells": batch,
-            "loss_cells": config.loss_cells,
-            "threads": torch.get_num_threads(),
-            "allow_non_integer": allow_non_integer,
-        },
+        "params": _recorded_params(
+            opts,
+            config,
+            layer=layer,
+            device=str(dev),
+            allow_non_integer=allow_non_integer,
+            n_input=inputs.n_features,
+            detection_k=detection_k,
+            detection_k_requested=detection_k_requested,
+        ),
         "seed": random_state,
         "versions": _versions(),
         "history": {key: np.asarray(v, dtype=np.float64) for key, v in result.history.items()},
@@ -376,10 +300,22 @@ def impute(
     return adata
 
 
-def _differs(value, default) -> bool:
-    if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
-        return tuple(value) != tuple(default)
-    return value != default
+def _recorded_params(opts: ImputeOptions, config: TrainConfig, **resolved) -> dict:
+    """`uns` params: every option by name, with the values this run resolved them to.
+
+    None is left out (h5ad cannot store it); the level decoder records its blend as "level".
+    """
+    params = {
+        **opts.flat(),
+        "batch_cells": config.batch_cells,
+        "loss_cells": config.loss_cells,
+        "blend": opts.output.blend if opts.model.decoder == "hurdle" else "level",
+        "hidden": list(opts.model.hidden),
+        "preset": opts.preset,
+        "threads": torch.get_num_threads(),
+        **resolved,
+    }
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def shrink_by_detection(

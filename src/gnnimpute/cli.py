@@ -17,6 +17,8 @@ from .allocator import retain_freed_memory
 from .cli_common import run_safely, setup_logging
 from .cli_types import FINITE_FLOAT, FiniteFloatRange
 from .errors import InputError
+from .options import DEFAULTS
+from .presets import PRESETS
 
 log = logging.getLogger("gnnimpute")
 
@@ -31,19 +33,25 @@ def _hidden_sizes(ctx, param, value: str) -> tuple[int, int]:
     return sizes
 
 
-def _apply_preset(ctx: click.Context, preset: str, params: dict, n_input):
-    """Fill the options left at their defaults from the preset; explicit options win."""
+def _impute_options(ctx: click.Context, preset: str | None, values: dict):
+    """The options the user gave (by name), over the preset, over the defaults of `options.py`.
+
+    Options left at their defaults are not passed on, so the defaults live in one place and a
+    preset fills exactly the options the user did not give.
+    """
     from click.core import ParameterSource
 
-    from .presets import preset_options
+    from .options import GROUP_OF, build_options
 
-    for name, value in preset_options(preset).items():
-        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
-            if name == "n_input":
-                n_input = value
-            elif name in params:
-                params[name] = value
-    return n_input
+    cli_name = {"n_pcs": "pcs"}
+    given = {
+        name: value
+        for name, value in values.items()
+        if name in GROUP_OF
+        and ctx.get_parameter_source(cli_name.get(name, name))
+        not in (ParameterSource.DEFAULT, None)
+    }
+    return build_options(preset=preset, **given)
 
 
 class _LazyGroup(click.Group):
@@ -132,158 +140,175 @@ def _interrupt(signum, frame) -> None:
     help="QC: drop cells with more detected genes.",
 )
 @click.option(
-    "--k", default=5, type=click.IntRange(min=1), help="Neighbours per cell in the kNN graph."
+    "--k",
+    default=DEFAULTS.graph.k,
+    type=click.IntRange(min=1),
+    help="Neighbours per cell in the kNN graph.",
 )
 @click.option(
-    "--pcs", default=50, type=click.IntRange(min=2), help="Principal components for the kNN graph."
+    "--pcs",
+    default=DEFAULTS.graph.n_pcs,
+    type=click.IntRange(min=2),
+    help="Principal components for the kNN graph.",
 )
 @click.option(
     "--encoder-input",
     type=click.Choice(["pca", "genes"]),
-    default="pca",
+    default=DEFAULTS.model.encoder_input,
     help="Encoder reads fixed PCA projections of all genes, or the most variable genes.",
 )
 @click.option(
     "--n-input",
-    default=100,
+    default=DEFAULTS.model.n_input,
     type=click.IntRange(min=1),
     help="Encoder input size: principal axes (pca) or genes (genes).",
 )
 @click.option(
     "--heads",
-    default=3,
+    default=DEFAULTS.model.heads,
     type=click.IntRange(min=1),
     help="Attention heads per GAT layer (averaged).",
 )
 @click.option(
     "--layer-type",
     type=click.Choice(["gat", "gcn"]),
-    default="gat",
+    default=DEFAULTS.model.layer_type,
     help="gcn is the no-attention ablation.",
 )
 @click.option(
     "--hidden",
-    default="256,50",
+    default=",".join(map(str, DEFAULTS.model.hidden)),
     callback=_hidden_sizes,
     help="Encoder sizes: hidden layer, bottleneck.",
 )
 @click.option(
     "--dropout",
-    default=0.1,
+    default=DEFAULTS.model.dropout,
     type=FiniteFloatRange(0, 1, max_open=True),
     help="Dropout probability.",
 )
 @click.option(
     "--attn-dropout",
-    default=0.0,
+    default=DEFAULTS.model.attn_dropout,
     type=FiniteFloatRange(0, 1, max_open=True),
     help="Dropout on the attention coefficients (GAT).",
 )
 @click.option(
     "--decoder",
     type=click.Choice(["hurdle", "level"]),
-    default="hurdle",
+    default=DEFAULTS.model.decoder,
     help="hurdle: learn P(detected) and the level where detected (three layers); "
     "level: the level only, without a detection head.",
 )
 @click.option(
     "--blend",
-    default="keep:expected",
+    default=DEFAULTS.output.blend,
     help="Default layer from the hurdle decoder: level x g(p), g one of level, expected, "
     "power:x (p^x), gate:a,b (sigmoid(a(p-b))); keep:SPEC keeps the observed values and "
     "fills only the zeros with SPEC's value (the default, for clustering); see docs/method.md.",
 )
 @click.option(
     "--level-mix",
-    default=0.5,
+    default=DEFAULTS.output.level_mix,
     type=FiniteFloatRange(0, 1),
     help="Average this share of the neighbours' level (mean of the --detection-k neighbours' "
     "non-zero values, no training) into the model's level.",
 )
 @click.option(
     "--detection-weight",
-    default=1.0,
+    default=DEFAULTS.training.detection_weight,
     type=FiniteFloatRange(min=0),
     help="Weight of the detection cross-entropy beside the level MSE (hurdle decoder).",
 )
 @click.option(
     "--preset",
-    type=click.Choice(["paper", "fast"]),
+    type=click.Choice(list(PRESETS)),
     default=None,
     help="Named option set; options given explicitly override it. paper: the published "
     "architecture and training; fast: the earlier faster stopping rule at a constant rate "
     "(--patience 20 --min-delta 0.01 --lr-patience 0; its accuracy trade-offs are in "
     "docs/method.md).",
 )
-@click.option("--epochs", default=3000, type=click.IntRange(min=1), help="Maximum training epochs.")
+@click.option(
+    "--epochs",
+    default=DEFAULTS.training.epochs,
+    type=click.IntRange(min=1),
+    help="Maximum training epochs.",
+)
 @click.option(
     "--patience",
-    default=30,
+    default=DEFAULTS.training.patience,
     type=click.IntRange(min=1),
     help="Stop after this many epochs without validation improvement.",
 )
 @click.option(
     "--min-delta",
-    default=0.0,
+    default=DEFAULTS.training.min_delta,
     type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Relative gain in validation loss that counts as an improvement for --patience "
     "(0.01 = 1 %); smaller gains still update the weights kept.",
 )
 @click.option(
-    "--lr", default=3e-3, type=FiniteFloatRange(min=0, min_open=True), help="Adam learning rate."
+    "--lr",
+    default=DEFAULTS.training.lr,
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="Adam learning rate.",
 )
 @click.option(
     "--lr-patience",
-    default=10,
+    default=DEFAULTS.training.lr_patience,
     type=click.IntRange(min=0),
     help="Multiply the learning rate by --lr-factor after this many epochs without validation "
     "improvement (0: a constant rate).",
 )
 @click.option(
     "--lr-factor",
-    default=0.5,
+    default=DEFAULTS.training.lr_factor,
     type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
     help="Factor applied to the learning rate on each --lr-patience plateau.",
 )
 @click.option(
-    "--weight-decay", default=0.0, type=FiniteFloatRange(min=0), help="Adam weight decay."
+    "--weight-decay",
+    default=DEFAULTS.training.weight_decay,
+    type=FiniteFloatRange(min=0),
+    help="Adam weight decay.",
 )
 @click.option(
     "--mask-rate",
-    default=0.1,
+    default=DEFAULTS.training.mask_rate,
     type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
     help="Share of observed non-zeros hidden from the encoder each epoch.",
 )
 @click.option(
     "--detection-shrink",
-    default=0.1,
+    default=DEFAULTS.output.detection_shrink,
     type=FiniteFloatRange(0, 1),
     help="Level decoder only: multiply the level by (share of the neighbourhood where the gene "
     "is detected) to this power: 0 = level if detected (best on hidden counts), 1 = expected value.",
 )
 @click.option(
     "--detection-k",
-    default=15,
+    default=DEFAULTS.graph.detection_k,
     type=click.IntRange(min=1),
     help="Neighbours that define a cell's neighbourhood for --detection-shrink.",
 )
 @click.option(
     "--zero-weight",
-    default=0.0,
+    default=DEFAULTS.training.zero_weight,
     type=FiniteFloatRange(min=0),
     help="Weight of observed zeros (target 0) relative to hidden non-zeros in the loss; "
     "higher keeps off genes lower (clustering), lower fits hidden counts better.",
 )
 @click.option(
     "--predict-draws",
-    default=8,
+    default=DEFAULTS.output.predict_draws,
     type=click.IntRange(min=0),
     help="Average the output over this many inputs that hide observed entries as training did "
     "(0: one pass on the complete input).",
 )
 @click.option(
     "--ema-decay",
-    default=0.0,
+    default=DEFAULTS.training.ema_decay,
     type=FiniteFloatRange(min=0, max=1, max_open=True),
     help="Return an exponential moving average of the weights (e.g. 0.98); 0 turns it off "
     "(the default: it did not pay on the development data).",
@@ -315,13 +340,27 @@ def _interrupt(signum, frame) -> None:
 )
 @click.option(
     "--batch-cells",
-    default="auto",
+    default=DEFAULTS.training.batch_cells,
     help="Seed cells per mini-batch (2-hop subgraphs); 0 = full batch; auto = by size.",
 )
 @click.option(
     "--loss-cells",
-    default="auto",
+    default=DEFAULTS.training.loss_cells,
     help="Full batch: cells scored per epoch, a random sample (0 = all; auto = 16384 on CPU).",
+)
+@click.option(
+    "--layers",
+    "layers",
+    default="gnnimpute",
+    help="Dense layers to write, comma-separated: gnnimpute (the default layer), level, "
+    "detection, expected (level x detection), or all (hurdle decoder); each takes 4 bytes per "
+    "cell x gene (docs/output.md).",
+)
+@click.option(
+    "--embedding-key",
+    default="X_gnnimpute",
+    help="obsm key of the embedding (e.g. X_gnnimpute_S1 for one sample of many); "
+    "none: write no embedding.",
 )
 @click.option(
     "--out-chunked/--no-out-chunked",
@@ -353,19 +392,26 @@ def impute(
     """Impute INPUT (.h5ad, 10x .h5, 10x folder, .csv/.tsv[.gz]) into OUTPUT (.h5ad).
 
     OUTPUT keeps the kept raw counts in X and adds layers['gnnimpute'] (normalized-count space),
-    obsm['X_gnnimpute'] and uns['gnnimpute'].
+    obsm['X_gnnimpute'] (--embedding-key) and uns['gnnimpute']. --layers adds gnnimpute_level,
+    gnnimpute_detection and gnnimpute_expected (level x detection).
     """
     setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
     preset = params.pop("preset")
-    if preset is not None:
-        n_input = _apply_preset(click.get_current_context(), preset, params, n_input)
-    from .output.blend import parse_blend
-
     try:  # checked before reading the input, like every other option
-        parse_blend(params["blend"])
+        options = _impute_options(
+            click.get_current_context(), preset, {**params, "n_pcs": pcs, "n_input": n_input}
+        )
     except InputError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--blend'") from None
+        raise click.UsageError(str(exc)) from None
+    from .output.layers import parse_layers, resolve_embedding_key
+
+    layers, embedding_key = params.pop("layers"), params.pop("embedding_key")
+    try:
+        written = parse_layers(layers, options.model.decoder)
+        resolve_embedding_key(embedding_key, "gnnimpute")
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
 
     def run():
         from .api import impute as impute_api
@@ -393,7 +439,7 @@ def impute(
             layer=layer,
             no_qc=no_qc,
             allow_non_integer=allow_non_integer,
-            k=params["k"],
+            k=options.graph.k,
             min_genes=min_genes,
             min_cells=min_cells,
             max_pct_mt=max_pct_mt,
@@ -409,8 +455,7 @@ def impute(
             summary["n_genes_in"],
         )
         stream = should_stream(
-            adata.n_obs, adata.n_vars, n_layers=3 if params["decoder"] == "hurdle" else 1,
-            choice=out_chunked,
+            adata.n_obs, adata.n_vars, n_layers=len(written), choice=out_chunked,
         )  # fmt: skip
         with contextlib.ExitStack() as published_last:
             # A streamed OUTPUT is built in its own temp file, renamed only after the plot is done.
@@ -422,13 +467,14 @@ def impute(
                 layer=layer,
                 stream_to=streamed_tmp,
                 random_state=seed,
-                n_pcs=pcs,
-                n_input=n_input,
+                options=options,
                 allow_non_integer=allow_non_integer,
                 progress=not quiet,
                 qc_summary=summary,
-                preset_applied=preset,
-                **params,
+                device=params["device"],
+                threads=params["threads"],
+                layers=layers,
+                embedding_key=embedding_key,
             )
             info = adata.uns["gnnimpute"]
             with stage("write", not quiet):

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InputError
+from .options import DEFAULTS
 
 LIMIT_ENV = "GNNIMPUTE_MEMORY_LIMIT"  # e.g. "8G": caps what the guard treats as available
 BASE_BYTES = 0.6 * 1024**3  # interpreter, torch, scanpy and friends once imported
@@ -38,12 +39,12 @@ def estimate_peak(
     n_genes: int,
     nnz: int,
     *,
-    n_input: int = 100,
-    hidden: tuple[int, int] = (256, 50),
-    heads: int = 3,
-    gene_batch: int = 1024,
-    k: int = 5,
-    predict_draws: int = 8,
+    n_input: int = DEFAULTS.model.n_input,
+    hidden: tuple[int, int] = DEFAULTS.model.hidden,
+    heads: int = DEFAULTS.model.heads,
+    gene_batch: int = DEFAULTS.training.gene_batch,
+    k: int = DEFAULTS.graph.k,
+    predict_draws: int = DEFAULTS.output.predict_draws,
     batch_cells: int = 0,
     loss_cells: int = 0,
     streamed: bool = False,

@@ -56,12 +56,6 @@ def check_float(name: str, value: float) -> float:
     return value
 
 
-def check_impute_params(**params: float) -> None:
-    """Check every float option `impute` takes (those named in FLOAT_RANGES)."""
-    for name, value in params.items():
-        check_float(name, value)
-
-
 def effective_detection_k(detection_k: int, n_cells: int) -> int:
     """Clamp the detection neighbourhood to the cells there are, and say so.
 

@@ -9,35 +9,17 @@ import torch
 
 from ..errors import InputError
 from ..nn.model import GNNImputeModel
+from ..options import TrainingOptions
 
 
-@dataclass
-class TrainConfig:
-    """Training knobs; every field lands in `uns['gnnimpute']['params']`."""
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(TrainingOptions):
+    """The training loop's options: the user's, with the batch and loss cells resolved to counts."""
 
-    epochs: int = 3000
-    patience: int = 30
-    min_delta: float = 0.0  # relative gain (from the last counted one) that resets patience
-    lr: float = 3e-3
-    lr_patience: int = 10  # > 0: multiply lr by lr_factor after this many epochs without a gain
-    lr_factor: float = 0.5
-    weight_decay: float = 0.0
-    mask_rate: float = 0.1
-    val_rate: float = 0.05
-    val_seed: int | None = None  # set: the validation split alone is drawn from this seed
-    gene_batch: int = 1024
-    zero_weight: float = 0.0
-    detection_weight: float = 1.0
-    ema_decay: float = 0.0
     min_epochs: int = 50
     progress: bool = True
     batch_cells: int = 0  # > 0: mini-batches of this many seed cells (minibatch.py)
     loss_cells: int = 0  # > 0: full batch scores this many random cells per epoch (loss_cells.py)
-
-    @property
-    def hidden_share(self) -> float:
-        """Share of observed non-zeros hidden from every training input (validation + batch)."""
-        return self.val_rate + self.mask_rate * (1 - self.val_rate)
 
 
 @dataclass

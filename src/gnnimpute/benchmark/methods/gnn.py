@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..._constants import EMBEDDING_KEY, KEY
+from ...options import DEFAULTS
 from . import MethodUnavailable
 
 
-def run(adata, *, seed: int = 0, k: int = 5, with_layers: bool = False, **options):
+def run(adata, *, seed: int = 0, k: int = DEFAULTS.graph.k, with_layers: bool = False, **options):
     """The default layer and the embedding; with `with_layers`, also the hurdle decoder's layers.
 
     The level and the expected value (level x P(detected)) come from the same training, so the
