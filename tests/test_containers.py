@@ -97,7 +97,6 @@ def test_both_images_install_the_checkout_into_a_venv_pinned_by_the_lock(dockerf
     assert "COPY --from=build /opt/venv /opt/venv" in text
     # the venv's COPY is the final stage's last instruction (vfs copies each layer in full)
     assert text.rstrip().splitlines()[-1] == "COPY --from=build /opt/venv /opt/venv"
-    assert "COPY bin/ /usr/local/bin/" in text  # the pipeline's bin/ wrappers keep working
     assert "procps" in text  # Nextflow's task metrics need ps
 
 

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 from shared_helpers import imports_module
 
-from gnnimpute.graph.knn import build_graph, knn_edge_index, knn_indices, pca
+from gnnimpute.graph.knn import knn_edge_index, knn_indices, pca
 
 
 def test_knn_excludes_self_and_finds_true_neighbours():
@@ -34,11 +34,11 @@ def test_edge_index_symmetric_with_self_loops():
     assert ei.dtype == np.int64
 
 
-def test_build_graph_is_sparse_and_bounded(rng):
+def test_knn_graph_is_sparse_and_bounded(rng):
     x = sp.random(300, 80, density=0.2, random_state=0, format="csr", dtype=np.float32)
     pcs, loadings = pca(x, 10)
     assert pcs.shape == (300, 10) and loadings.shape == (80, 10)
-    ei = build_graph(pcs, k=5)
+    ei = knn_edge_index(knn_indices(pcs, 5))
     # each cell: <= 2k neighbour edges plus its self-loop; never N x N
     assert ei.shape[0] == 2
     assert 300 * 6 <= ei.shape[1] <= 300 * 11

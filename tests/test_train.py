@@ -166,9 +166,16 @@ def _small_model_and_graph(target):
     return model, inputs, edge_index
 
 
-def test_predict_on_the_complete_input_is_one_forward_pass():
-    from gnnimpute.output.predict import predict
+def predict(model, inputs, edge_index, **draws):
+    """Every cell's level and the embedding, as the API's writers get them (`encode_draws`, then
+    `decode_layers` over all cells)."""
+    from gnnimpute.output.predict import decode_layers, encode_draws
 
+    zs, embedding = encode_draws(model, inputs, edge_index, **draws)
+    return decode_layers(model, zs, slice(0, embedding.shape[0]))[0], embedding
+
+
+def test_predict_on_the_complete_input_is_one_forward_pass():
     target = _target()
     model, inputs, edge_index = _small_model_and_graph(target)
     out, z = predict(model, inputs, edge_index)
@@ -179,8 +186,6 @@ def test_predict_on_the_complete_input_is_one_forward_pass():
 
 
 def test_predict_with_hiding_averages_inputs_that_hide_observed_entries():
-    from gnnimpute.output.predict import predict
-
     target = _target()
     model, inputs, edge_index = _small_model_and_graph(target)
     # hide_rate 1: every draw hides every observed entry, i.e. an all-zero input

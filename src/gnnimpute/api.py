@@ -318,27 +318,15 @@ def _recorded_params(opts: ImputeOptions, config: TrainConfig, **resolved) -> di
     return {name: value for name, value in params.items() if value is not None}
 
 
-def shrink_by_detection(
-    imputed: np.ndarray,
-    counts: sp.csr_matrix,
-    neighbors: np.ndarray,
-    power: float,
-    chunk: int = 2048,
-) -> None:
-    """Multiply `imputed` in place by (neighbourhood detection rate) ** power, in cell chunks.
+def shrink_rows(
+    block: np.ndarray, counts: sp.csr_matrix, neighbors: np.ndarray, power: float, rows: slice
+) -> np.ndarray:
+    """Multiply `block`, the output of the cells in `rows`, in place by (neighbourhood detection
+    rate) ** power.
 
     The rate is Laplace-smoothed, (detected + 1) / (k + 2), so a gene that no neighbour shows
     after dropout is damped, not erased.
     """
-    for start in range(0, imputed.shape[0], chunk):
-        rows = slice(start, min(start + chunk, imputed.shape[0]))
-        imputed[rows] = shrink_rows(imputed[rows], counts, neighbors, power, rows)
-
-
-def shrink_rows(
-    block: np.ndarray, counts: sp.csr_matrix, neighbors: np.ndarray, power: float, rows: slice
-) -> np.ndarray:
-    """`shrink_by_detection` for the cells in `rows`, `block` their output (changed in place)."""
     k = neighbors.shape[1]
     share = neighbourhood_detection(counts, neighbors, rows)
     block *= ((share * (k + 1) + 1) / (k + 2)) ** power

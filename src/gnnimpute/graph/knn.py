@@ -141,11 +141,6 @@ def knn_edge_index(neighbors: np.ndarray, *, self_loops: bool = True) -> np.ndar
     return np.vstack([adj.col, adj.row]).astype(np.int64)
 
 
-def build_graph(pcs: np.ndarray, *, k: int = 5, random_state: int = 0) -> np.ndarray:
-    """kNN on principal components -> symmetric edge list with self-loops (2 x E)."""
-    return knn_edge_index(knn_indices(pcs, k, random_state=random_state))
-
-
 def neighbourhood_detection(
     counts: sp.spmatrix, neighbors: np.ndarray, rows: slice | None = None
 ) -> np.ndarray:

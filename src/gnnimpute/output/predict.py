@@ -9,37 +9,7 @@ import torch
 from ..nn.inputs import EncoderInput
 from ..nn.model import GNNImputeModel
 
-OUTPUT_CHUNK = 2_048  # cells per chunk when producing the dense output
-
-
 DECODE_ROWS = 256  # cells decoded at once within a chunk: cache-sized blocks
-
-
-def predict(
-    model: GNNImputeModel,
-    inputs: EncoderInput,
-    edge_index: torch.Tensor,
-    *,
-    observed: sp.csr_matrix | None = None,
-    hide_rate: float = 0.0,
-    draws: int = 8,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Imputed level (float32, cells x genes) and the embedding, decoded in cell chunks.
-
-    With `hide_rate` > 0 the output is the mean over `draws` inputs that each hide that share of
-    the `observed` non-zeros, as training did: a model trained on inputs with entries hidden is
-    off-distribution (and predicts low) on the complete input.
-    """
-    zs, embedding = encode_draws(
-        model, inputs, edge_index, observed=observed, hide_rate=hide_rate, draws=draws, seed=seed
-    )
-    n_cells = embedding.shape[0]
-    level = np.empty((n_cells, model.n_output), dtype=np.float32)
-    for start in range(0, n_cells, OUTPUT_CHUNK):
-        rows = slice(start, min(start + OUTPUT_CHUNK, n_cells))
-        level[rows] = decode_layers(model, zs, rows)[0]
-    return level, embedding
 
 
 def encode_draws(
