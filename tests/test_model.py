@@ -73,3 +73,19 @@ def test_detection_head_and_attention_dropout():
     genes = torch.tensor([7, 2])
     torch.testing.assert_close(torch.sigmoid(model.detect_genes(h, genes)), p[:, genes])
     assert GNNImputeModel(6, 9, hidden=(8, 4)).det is None
+
+
+def test_start_at_sets_each_genes_level_and_detection_rate():
+    import numpy as np
+
+    model = GNNImputeModel(12, 4, hidden=(16, 4), detection=True)
+    level = np.array([1.0, 2.5, 7.0, 0.5], dtype=np.float32)
+    rate = np.array([0.5, 0.9, 0.0, 1.0])  # 0 and 1 are clipped: a finite logit
+    model.start_at(level=level, detection_rate=rate)
+    np.testing.assert_array_equal(model.gene_scale.numpy(), level)
+    bias = model.det.bias.detach().numpy()
+    assert np.all(np.isfinite(bias))
+    np.testing.assert_allclose(1 / (1 + np.exp(-bias)), [0.5, 0.9, 1e-4, 1 - 1e-4], rtol=1e-4)
+    plain = GNNImputeModel(12, 4, hidden=(16, 4))
+    plain.start_at(level=level, detection_rate=rate)  # no detection head: the level alone
+    np.testing.assert_array_equal(plain.gene_scale.numpy(), level)

@@ -40,7 +40,17 @@ def _floats(options, *names: str) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class GraphOptions:
-    """The cell graph: a kNN graph on the first principal components of the log-normalized counts."""
+    """The cell graph: a kNN graph on the first principal components of the log-normalized counts.
+
+    Attributes
+    ----------
+    k, n_pcs
+        Neighbours per cell in the graph the encoder runs on, found among the first `n_pcs`
+        principal components.
+    detection_k
+        The neighbourhood of the no-training level (`OutputOptions.level_mix`) and of the level
+        decoder's shrink (`OutputOptions.detection_shrink`).
+    """
 
     k: int = 5  # neighbours per cell in the graph the encoder runs on
     n_pcs: int = 50  # principal components the neighbours are found in
@@ -54,7 +64,29 @@ class GraphOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelOptions:
-    """The autoencoder: what the encoder reads, its GAT layers, and the decoder's heads."""
+    """The autoencoder: what the encoder reads, its GAT layers, and the decoder's heads.
+
+    Attributes
+    ----------
+    encoder_input, n_input
+        What the encoder reads: "pca", the log-normalized counts of all genes projected on their
+        first `n_input` principal axes (fixed; hidden entries are subtracted), or "genes", the
+        log-normalized counts of the `n_input` most variable genes (all if None). The decoder
+        always predicts every gene.
+    attn_dropout
+        Dropout on the attention coefficients.
+    decoder
+        "hurdle" (default): the decoder has two per-gene heads, the level a gene has where it is
+        detected (MSE at hidden non-zeros) and P(detected) (cross-entropy on the entries the
+        encoder sees as zero: observed zeros, label 0, weighted by the hiding rate, and hidden
+        non-zeros, label 1), the latter weighted by `detection_weight` on the level loss's
+        scale. Both go to `layers[key_added + '_level']` and `layers[key_added +
+        '_detection']`; `layers[key_added]` is level x g(p), g given by `blend` (see
+        `gnnimpute.output.blend`: level, expected, power:x, gate:a,b; keep:SPEC, the default
+        keep:expected, keeps the observed normalized counts and fills only the zeros with
+        SPEC's value, so clustering keeps what the data show). "level": the level head alone,
+        shrunk by `detection_shrink`, without a detection head.
+    """
 
     encoder_input: str = "pca"  # "pca": fixed projections of all genes; "genes": the top genes
     n_input: int | None = 100  # principal axes or genes the encoder reads (None: all genes)
@@ -82,7 +114,41 @@ class ModelOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingOptions:
-    """Self-supervised training: what is hidden, the optimiser, and when to stop."""
+    """Self-supervised training: what is hidden, the optimiser, and when to stop.
+
+    Attributes
+    ----------
+    weight_decay
+        Adam's weight decay.
+    detection_weight
+        Weight of the detection cross-entropy beside the level loss (hurdle decoder).
+    zero_weight
+        Weight of an observed zero (target 0) relative to a hidden non-zero in the loss. 0 fits
+        the value a count has when it is detected; larger values pull genes that are off in a
+        context towards 0, which helps clustering and costs accuracy on hidden counts.
+    val_seed
+        None: the validation split is drawn from `random_state` with everything else. A number
+        draws the split alone from it, every other draw of the run unchanged: it measures how
+        much a result depends on which entries were held out.
+    lr_patience, lr_factor
+        After `lr_patience` epochs without a counted gain (and every `lr_patience` more), the
+        learning rate is multiplied by `lr_factor`; 0 keeps it constant.
+    patience, min_delta
+        Training stops `patience` epochs after the last real improvement: a validation loss at
+        least `min_delta` (a share, e.g. 0.01 = 1 %) below the loss at the improvement before.
+        The weights returned are always those of the best-scoring epoch.
+    ema_decay
+        If > 0, return an exponential moving average of the weights (validated in eval mode).
+        Off by default: on the development data it helped PBMC a little, hurt Baron and doubled
+        the epochs.
+    batch_cells
+        Seed cells per mini-batch (each trained with its 2-hop neighbourhood); 0 or None trains
+        full-batch; "auto" switches to mini-batches where full-batch would be slower or too big.
+    loss_cells
+        Full-batch training only: cells whose loss is scored per epoch, a fresh random sample
+        each epoch (the encoder still runs on every cell); 0 or None scores every cell; "auto"
+        is 16,384 on a CPU (no effect on smaller data) and every cell on a GPU.
+    """
 
     epochs: int = 3000  # the most epochs; the stopping rule ends most runs far earlier
     patience: int = 30
@@ -122,7 +188,26 @@ class TrainingOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class OutputOptions:
-    """What is written: the default layer's blend and how the level is predicted."""
+    """What is written: the default layer's blend and how the level is predicted.
+
+    Attributes
+    ----------
+    blend
+        The default layer from the hurdle decoder's level and P(detected) (`gnnimpute.output.blend`).
+    level_mix
+        Average this share of the neighbours' level (`gnnimpute.graph.level`, over the
+        `detection_k` nearest neighbours, no training) into the model's level.
+    predict_draws
+        The output is the mean over this many inputs that each hide the share of observed
+        non-zeros training hid (val_rate + mask_rate of the rest): the complete matrix is an input
+        the model never saw in training, on which it under-predicts. 0: one pass on it.
+    detection_shrink
+        Level decoder only. The model predicts the level a gene has where it is detected. The
+        output is multiplied by d ** detection_shrink, d the (Laplace-smoothed) share of the cell
+        and its `detection_k` nearest neighbours in which the gene is detected: 0 keeps the
+        level-if-detected (best on hidden counts), 1 gives the expected value (genes that are off
+        in a cell type go to 0, best for clustering).
+    """
 
     blend: str = "keep:expected"  # observed values kept, zeros filled: the layer for clustering
     level_mix: float = 0.5  # share of the neighbours' (no-training) level mixed into the level
@@ -132,7 +217,10 @@ class OutputOptions:
     def __post_init__(self):
         from .output.blend import parse_blend
 
-        parse_blend(self.blend)
+        try:
+            parse_blend(self.blend)
+        except InputError as exc:
+            raise InputError(f"--blend: {exc}") from None
         _whole("predict_draws", self.predict_draws, 0)
         _floats(self, "level_mix", "detection_shrink")
 

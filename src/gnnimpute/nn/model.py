@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,6 +69,15 @@ class GNNImputeModel(nn.Module):
         # while genes span orders of magnitude, so one learning rate suits every gene.
         self.register_buffer("gene_scale", torch.ones(n_output))
         self.reset_parameters()
+
+    @torch.no_grad()
+    def start_at(self, *, level: np.ndarray, detection_rate: np.ndarray) -> None:
+        """Start each gene at the data's scale: the level at `level` (its mean non-zero value),
+        P(detected) at its observed `detection_rate` (clipped away from 0 and 1)."""
+        self.gene_scale.copy_(torch.as_tensor(level))
+        if self.det is not None:
+            rate = np.clip(detection_rate, 1e-4, 1 - 1e-4)
+            self.det.bias.copy_(torch.as_tensor(np.log(rate / (1 - rate)), dtype=torch.float32))
 
     def _conv(self, n_in: int, n_out: int) -> nn.Module:
         # Self-loops are part of the graph we build, so the convolutions must not add them again.
