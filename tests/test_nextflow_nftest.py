@@ -60,3 +60,44 @@ def test_nf_test_suites_pass(tmp_path):
     for name in ("GNNIMPUTE_IMPUTE", "GNNIMPUTE_SIMULATE", "GNNIMPUTE_MASK", "GNNIMPUTE_EVALUATE"):
         assert f"Test Process {name}" in out
     assert "Test pipeline" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["mask", "simulate", "evaluate", "impute"])
+def test_a_module_folder_copied_alone_passes_its_nf_tests(tmp_path, module):
+    """The module folder alone in an empty host (only nf-test's config files, empty): its
+    inputs are its own tiny files or stubs, its checks run in its own environment."""
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: nf-test and Nextflow cannot run")
+    problem = _nf_test_available()
+    if problem:
+        pytest.skip(f"nf-test is not available: {problem}")
+    host = tmp_path / "host"
+    folder = host / "modules" / "local" / module
+    shutil.copytree(ROOT / "modules/local/gnnimpute" / module, folder)
+    (host / "nf-test.config").write_text('config {\n    testsDir "."\n    workDir ".nf-test"\n}\n')
+    (host / "tests").mkdir()
+    (host / "tests/nextflow.config").write_text(
+        "// the host's settings of every nf-test run: none\n"
+    )
+    env = _env()
+    env["NXF_HOME"] = str(tmp_path / "nxf-home")
+    res = subprocess.run(
+        [str(ROOT / "scripts/nf-test"), "test", "--ci", f"modules/local/{module}/tests/"],
+        cwd=host,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-6000:]
+    n_tests = {"evaluate": 2}.get(module, 3)
+    assert f"Executed {n_tests} tests" in out and "FAILED" not in out, out[-3000:]
+    # nothing of this repository's was there to lean on
+    assert sorted(p.name for p in host.iterdir() if not p.name.startswith(".")) == [
+        "modules",
+        "nf-test.config",
+        "tests",
+    ]
+    assert [p.name for p in (host / "tests").iterdir()] == ["nextflow.config"]

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -20,8 +21,9 @@ jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted((ROOT / "modules" / "local" / "gnnimpute").iterdir())
-CPU_IMAGE = "ghcr.io/gnnimpute/gnnimpute:0.1.0"
-GPU_IMAGE = "ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda"
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+CPU_IMAGE = f"ghcr.io/gnnimpute/gnnimpute:{VERSION}"
+GPU_IMAGE = f"ghcr.io/gnnimpute/gnnimpute:{VERSION}-cuda"
 
 
 def test_modules_exist():

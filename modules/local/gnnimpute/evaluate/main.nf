@@ -3,7 +3,7 @@ process GNNIMPUTE_EVALUATE {
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
-    container 'ghcr.io/gnnimpute/gnnimpute:0.1.0'
+    container 'ghcr.io/gnnimpute/gnnimpute:0.2.0'
 
     input:
     tuple val(meta), path(imputed), path(truth)

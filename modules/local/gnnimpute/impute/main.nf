@@ -6,10 +6,10 @@ process GNNIMPUTE_IMPUTE {
     // A task with an accelerator (e.g. `accelerator = 1` from -profile gpu) gets the CUDA
     // environment and runs on the GPU; any other task runs on the CPU.
     conda "${ task.accelerator ? "${moduleDir}/environment.gpu.yml" : "${moduleDir}/environment.yml" }"
-    container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.1.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.1.0' }"
+    container "${ task.accelerator ? 'ghcr.io/gnnimpute/gnnimpute:0.2.0-cuda' : 'ghcr.io/gnnimpute/gnnimpute:0.2.0' }"
 
     input:
-    tuple val(meta), path(h5ad)
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
     tuple val(meta), path("${prefix}.h5ad"), emit: h5ad
@@ -24,7 +24,6 @@ process GNNIMPUTE_IMPUTE {
     prefix     = task.ext.prefix ?: "${meta.id}_imputed"
     // the device follows the task's resources; `--device` in ext.args wins
     def device = args.contains('--device') ? '' : "--device ${task.accelerator ? 'cuda' : 'cpu'}"
-    if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
     """
     # no more threads than the task was given (torch, BLAS, OpenMP, numba)
     export OMP_NUM_THREADS=${task.cpus} MKL_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus} NUMBA_NUM_THREADS=${task.cpus}
@@ -41,7 +40,6 @@ process GNNIMPUTE_IMPUTE {
     stub:
     def args = task.ext.args ?: ''
     prefix   = task.ext.prefix ?: "${meta.id}_imputed"
-    if ("$h5ad" == "${prefix}.h5ad") error "Input and output names are the same: set a different ext.prefix for GNNIMPUTE_IMPUTE"
     """
     echo stub run, options: ${args}
     touch ${prefix}.h5ad

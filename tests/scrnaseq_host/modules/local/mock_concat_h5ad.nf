@@ -1,21 +1,24 @@
-// Mock of scrnaseq 4.0's CONCAT_H5AD (H5AD_CONVERSION): stages every matrix of one
-// input_type together, as the real one does, and lists them.
+// nf-core/scrnaseq 4.0.0's CONCAT_H5AD (H5AD_CONVERSION): the same inputs, staging (every
+// matrix of one input_type in the task directory, so equal names collide as they would
+// there), output name and concatenation (templates/concat_h5ad.py restates 4.0.0's template;
+// anndata stands in for scanpy's read_h5ad, which is anndata's).
 process MOCK_CONCAT_H5AD {
     tag "${meta.input_type}"
 
     input:
-    tuple val(meta), path(h5ads, stageAs: 'input*/*')
+    tuple val(meta), path(h5ad)
+    path samplesheet
 
     output:
-    tuple val(meta), path("${meta.id}_${meta.input_type}_matrix.txt"), emit: list
+    tuple val(meta), path("*.h5ad"), emit: h5ad
+    path "versions.yml"            , emit: versions
 
     script:
-    """
-    ls input*/*.h5ad | xargs -n1 basename | sort > ${meta.id}_${meta.input_type}_matrix.txt
-    """
+    template 'concat_h5ad.py'
 
     stub:
     """
-    ls input*/*.h5ad | xargs -n1 basename | sort > ${meta.id}_${meta.input_type}_matrix.txt
+    touch ${meta.id}_${meta.input_type}_matrix.h5ad
+    printf '"%s":\\n    anndata: stub\\n' "${task.process}" > versions.yml
     """
 }

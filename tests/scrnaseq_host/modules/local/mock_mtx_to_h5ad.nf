@@ -21,6 +21,10 @@ process MOCK_MTX_TO_H5AD {
     counts = rng.poisson(base[groups] * rng.uniform(0.5, 1.5, size=(${n_cells}, 1)))
     counts[:, :3] += rng.poisson(3.0, size=(${n_cells}, 3))  # mitochondrial genes
     counts[: ${n_cells} // 5, :3] += 60                        # a few damaged cells
+    # a block of genes no cell of this sample detects, a different block in each sample:
+    # per-sample gene QC would keep different genes, and the inner join lose them all
+    off = {"S1": slice(60, 70), "S2": slice(70, 80)}.get("${meta.id}", slice(0, 0))
+    counts[:, off] = 0
     symbols = ["mt-Co1", "mt-Nd1", "mt-Atp6"] + [f"Gene{j}" for j in range(3, n_genes)]
     adata = anndata.AnnData(
         X=sp.csr_matrix(counts.astype(np.float32)),
