@@ -14,6 +14,7 @@
 #         NXF_JARS_CACHE     cache root (default: <repo>/.cache/nextflow)
 #         NXF_INSTALL_FORCE  set to 1 to reinstall even if the cache is complete
 #
+# Also installs the nf-schema plugin offline (scripts/install_nf_schema.sh).
 # Idempotent: when the cache already holds a complete install the script exits
 # in well under a second. It prints the install folder as its last line.
 set -euo pipefail
@@ -34,13 +35,17 @@ is_complete() { [[ -f "$cache_root/$1/.complete" && -f "$cache_root/$1/lib/nextf
 if [[ "${NXF_INSTALL_FORCE:-0}" != 1 ]]; then
   if is_complete "$want"; then
     echo "$want" > "$cache_root/default-version"
+    NXF_JARS_CACHE="$cache_root" bash "$here/install_nf_schema.sh"
     echo "$cache_root/$want"
     exit 0
   fi
   # no explicit version asked for and an earlier run fell back to another one
   if [[ -z "${NXF_VER:-}" && -f "$cache_root/default-version" ]]; then
     prev="$(cat "$cache_root/default-version")"
-    if is_complete "$prev"; then echo "$cache_root/$prev"; exit 0; fi
+    if is_complete "$prev"; then
+      NXF_JARS_CACHE="$cache_root" bash "$here/install_nf_schema.sh"
+      echo "$cache_root/$prev"; exit 0
+    fi
   fi
 fi
 
@@ -107,4 +112,6 @@ if [[ -z "${installed:-}" ]]; then
 fi
 # remember which version the launcher should use when $NXF_VER is not set
 echo "$installed" > "$cache_root/default-version"
+# the pipeline's nf-schema plugin, offline (a no-op when present or when no zip is at hand)
+NXF_JARS_CACHE="$cache_root" bash "$here/install_nf_schema.sh"
 echo "$cache_root/$installed"

@@ -119,7 +119,7 @@ def test_schema_defaults_match_config(schema):
         ("layer_type", "foo"),
         ("epochs", 0),
         ("mask_rate", 1.5),
-        ("device", "tpu"),
+        ("gnnimpute_device", "tpu"),
         ("label_key", "group --help;touch PWNED;echo"),
         ("impute_args", "--epochs 1;touch PWNED"),
         ("gpu_type", "t4 --x"),

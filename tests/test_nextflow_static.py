@@ -160,7 +160,8 @@ def flat_config(profile: str) -> dict[str, str]:
 def inspect_containers(profile: str) -> dict[str, str]:
     out = _nextflow("inspect", str(ROOT / "main.nf"), "-profile", profile, cwd=Path("/tmp"))
     data = json.loads(out[out.index("{") :])
-    return {p["name"]: p["container"] for p in data["processes"]}
+    # processes run inside the GNNIMPUTE workflow: GNNIMPUTE:GNNIMPUTE_IMPUTE -> GNNIMPUTE_IMPUTE
+    return {p["name"].split(":")[-1]: p["container"] for p in data["processes"]}
 
 
 def test_manifest_limits_and_institutional_configs():
@@ -168,7 +169,15 @@ def test_manifest_limits_and_institutional_configs():
     assert flat["manifest.name"] == "'gnnimpute/gnnimpute'"
     assert "github:'@gnnimpute'" in flat["manifest.contributors"]
     assert flat["manifest.nextflowVersion"] == "'!>=24.04.2'"
-    assert flat["process.resourceLimits"] == "[cpus:16, memory:'128 GB', time:'10d']"
+    # a local run asks for no more than this machine has (the local executor refuses more)
+    cpus = min(16, len(os.sched_getaffinity(0)))
+    limits = re.fullmatch(
+        r"\[cpus:(\d+), memory:'([\d.]+) GB', time:'10d'\]", flat["process.resourceLimits"]
+    )
+    assert limits, flat["process.resourceLimits"]
+    assert int(limits.group(1)) == cpus
+    host_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    assert float(limits.group(2)) == pytest.approx(min(128, host_gb), abs=0.1)
     assert not any(k.startswith("params.max_") for k in flat)
     assert (
         flat["params.custom_config_base"]
@@ -213,6 +222,9 @@ def test_cloud_gpu_profiles():
     assert "type: params.gpu_type" in google["process.'withLabel:process_gpu'.accelerator"]
     aws = flat_config("awsbatch,gpu")
     assert aws["process.executor"] == "'awsbatch'"
+    # the batch nodes are not the machine that starts the run: the default caps stay
+    for flat in (aws, google):
+        assert flat["process.resourceLimits"] == "[cpus:16, memory:'128 GB', time:'10d']"
     assert aws["params.gpu_type"] == "null" or "params.gpu_type" not in aws
 
 

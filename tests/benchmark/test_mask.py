@@ -130,3 +130,53 @@ def test_split_pair_and_errors():
         split_counts(X * 0.5 + sp.csr_matrix(np.full(X.shape, 0.25)), 0.9)
     with pytest.raises(InputError):
         split_counts(X, 1.0)
+
+
+def _counts_file(path, x, layers=None):
+    obs = pd.DataFrame(index=[f"c{i}" for i in range(x.shape[0])])
+    var = pd.DataFrame(index=[f"g{j}" for j in range(x.shape[1])])
+    ad.AnnData(X=sp.csr_matrix(x), obs=obs, var=var, layers=layers or {}).write_h5ad(path)
+    return path
+
+
+def _mask_cli(*args):
+    from click.testing import CliRunner
+
+    from gnnimpute.cli import main
+
+    return CliRunner().invoke(main, ["mask", *map(str, args)])
+
+
+def _poisson_counts(seed=0, shape=(40, 30)):
+    return np.random.default_rng(seed).poisson(2.0, size=shape).astype(np.float32)
+
+
+def test_mask_cli_refuses_non_integer_input_as_impute_does(tmp_path):
+    logged = np.log1p(_poisson_counts())  # log-normalised X: not raw counts
+    src = _counts_file(tmp_path / "in.h5ad", logged)
+    res = _mask_cli(src, tmp_path / "m.h5ad", tmp_path / "t.h5ad")
+    assert res.exit_code != 0
+    assert "non-integer values" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "m.h5ad").exists() and not (tmp_path / "t.h5ad").exists()
+    ok = _mask_cli(src, tmp_path / "m.h5ad", tmp_path / "t.h5ad", "--allow-non-integer")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_mask_cli_layer_masks_that_layer_and_keeps_it_for_impute(tmp_path):
+    counts = _poisson_counts(1)
+    src = _counts_file(tmp_path / "in.h5ad", np.log1p(counts), layers={"counts": counts})
+    masked_path, truth_path = tmp_path / "m.h5ad", tmp_path / "t.h5ad"
+    res = _mask_cli(src, masked_path, truth_path, "--layer", "counts", "--rate", "0.2")
+    assert res.exit_code == 0, res.output
+    masked, truth = ad.read_h5ad(masked_path), ad.read_h5ad(truth_path)
+    # the truth holds the layer's counts, not the log-normalised X
+    np.testing.assert_array_equal(truth.X.toarray(), counts)
+    rows, cols = truth.uns["mask"]["rows"], truth.uns["mask"]["cols"]
+    assert len(rows) > 0 and np.all(counts[rows, cols] > 0)
+    expected = counts.copy()
+    expected[rows, cols] = 0
+    np.testing.assert_array_equal(masked.X.toarray(), expected)
+    # `impute --layer counts` of the masked file reads the same masked counts
+    np.testing.assert_array_equal(masked.layers["counts"].toarray(), expected)
+    missing = _mask_cli(src, tmp_path / "m2.h5ad", tmp_path / "t2.h5ad", "--layer", "raw")
+    assert missing.exit_code != 0 and "layer 'raw' not found" in missing.output

@@ -6,10 +6,11 @@
   tracks). Pipeline files that are not tracked yet are added to a private
   copy of the git index (GIT_INDEX_FILE), never to the repository's index.
 * Nextflow: installs it offline with scripts/install_nextflow.sh (Maven
-  Central jars, a no-op when cached) and puts scripts/nextflow on PATH.
+  Central jars and the nf-schema plugin, a no-op when cached) and puts
+  scripts/nextflow on PATH, which copies the plugin into each NXF_HOME.
 * Environment of every workflow: the test's own Python (the one with the
-  gnnimpute package) first on PATH, NXF_OFFLINE=true, no plugins, no update
-  check, a private NXF_HOME.
+  gnnimpute package) first on PATH, NXF_OFFLINE=true, no update check, a
+  private NXF_HOME.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ PIPELINE_PATHS = [
     "main.nf",
     "nextflow.config",
     "nextflow_schema.json",
+    "assets",
+    "workflows",
     "modules",
     "bin",
     "conf",

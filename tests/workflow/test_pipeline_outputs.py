@@ -38,7 +38,7 @@ def _check_imputed(imputed_path: Path, input_path: Path, *, same_cells: bool, pa
     assert 1 <= run["epochs_run"] <= params.get("epochs", 3000)
 
     if same_cells:
-        # --no_qc: every input cell and gene is kept, in order
+        # --skip_qc: every input cell and gene is kept, in order
         assert list(out.obs_names) == list(inp.obs_names)
         assert list(out.var_names) == list(inp.var_names)
     else:
@@ -69,7 +69,7 @@ def _versions(path: Path) -> dict:
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict) and "Workflow" in data
     assert str(data["Workflow"]["Nextflow"]).startswith(("24.", "25."))
-    assert str(data["Workflow"]["gnnimpute-pipeline"]) == "0.1.0"
+    assert str(data["Workflow"]["gnnimpute-pipeline"]) == "0.2.0"
     return data
 
 
@@ -171,7 +171,10 @@ def test_slurm_gpu_tasks_ask_for_a_gpu(workflow_dir):
     for block in text.split("== ")[1:]:
         lines = block.splitlines()
         name = next(line for line in lines if line.startswith("#SBATCH -J")).split("nf-")[1]
-        jobs[name.split("_(")[0]] = lines
+        # nf-GNNIMPUTE_GNNIMPUTE_MASK_(simulated): the GNNIMPUTE workflow, then the process
+        workflow, _, process = name.split("_(")[0].partition("_")
+        assert workflow == "GNNIMPUTE", name
+        jobs[process] = lines
     assert set(jobs) == {
         "GNNIMPUTE_SIMULATE",
         "GNNIMPUTE_MASK",
@@ -199,3 +202,17 @@ def test_parameter_payloads_created_no_file(workflow_dir):
     assert not Path(workflow_dir, "work").exists() or not list(
         Path(workflow_dir, "work").rglob(".command.sh")
     )
+
+
+@pytest.mark.workflow("nextflow samplesheet layer column with the benchmark")
+def test_layer_column_reaches_mask_and_both_imputations(workflow_dir):
+    inputs, results = workflow_dir / "inputs", workflow_dir / "results"
+    counts = _dense(anndata.read_h5ad(inputs / "sampleA_layers.h5ad").layers["counts"])
+    imputed = anndata.read_h5ad(results / "gnnimpute/sampleL_imputed.h5ad")
+    assert imputed.uns[LAYER]["params"]["layer"] == "counts"
+    # the masking hid counts of the layer (integers), not of the log-normalised X
+    metrics = json.loads((results / "benchmark/sampleL.metrics.json").read_text())
+    assert metrics["protocol"] == "mask" and metrics["n_cells"] == counts.shape[0]
+    nnz = int((counts > 0).sum())
+    assert 0.05 * nnz < metrics["n_hidden"] <= 0.1 * nnz
+    assert np.isfinite(metrics["mae"]) and metrics["mae"] > 0

@@ -48,10 +48,11 @@ def _write(adata, path: str, force: bool):
     write_h5ad_atomic(adata, path, force=force)
 
 
-def _load(path: str):
+def _load(path: str, layer: str | None = None):
+    from ..data.read import read_input
     from .datasets import load_dataset
 
-    return load_dataset(path).adata
+    return read_input(path, layer=layer) if layer is not None else load_dataset(path).adata
 
 
 def _check_outputs(paths, force: bool, input_path=None):
@@ -75,20 +76,34 @@ def _check_outputs(paths, force: bool, input_path=None):
     help="Fraction of each gene's non-zero counts to hide.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--layer",
+    default=None,
+    help="Mask the counts of this layer of an .h5ad instead of X; MASKED keeps the masked "
+    "counts in X and in this layer, so that `impute --layer` reads them.",
+)
+@click.option(
+    "--allow-non-integer", is_flag=True, help="Accept non-integer values (not raw counts)."
+)
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-def mask(input_path, masked, truth, rate, seed, force):
+def mask(input_path, masked, truth, rate, seed, layer, allow_non_integer, force):
     """Hide counts as in the GNNImpute paper (MASKED for methods, TRUTH for evaluate only).
 
     For every gene with more than 3 non-zero cells, floor(RATE x nnz) of its non-zero counts
     are set to 0. MASKED holds only the masked counts (labels kept in obs); TRUTH holds the
     original counts and the hidden positions (uns['mask']). No method should ever read TRUTH.
+    The counts must be raw counts, as for `impute`.
     """
+    from ..data.checks import validate_counts
     from .mask import make_mask_pair
 
     try:
         _check_outputs([masked, truth], force, input_path)
-        adata = _load(input_path)
+        adata = _load(input_path, layer)
+        validate_counts(adata, allow_non_integer=allow_non_integer)
         m, t = make_mask_pair(adata, rate, seed)
+        if layer is not None:
+            m.layers[layer] = m.X.copy()
         _write(m, masked, force)
         _write(t, truth, force)
     except InputError as exc:

@@ -63,12 +63,28 @@ workflow SCRNASEQ_IMPUTE {
         .mix( GNNIMPUTE_IMPUTE.out.versions_torch )
         .unique()
         .groupTuple()
-        .collectFile { process, tools, versions ->
-            def lines = [ "\"${process}\":" ] + [ tools, versions ].transpose().collect { tool, version -> "    ${tool}: ${version}" }
-            [ "${process.tokenize(':')[-1]}_versions.yml", lines.join('\n') + '\n' ]
+        .collectFile(sort: false) { process, tools, versions ->
+            def rows = [ tools, versions ].transpose().collect { tool, version -> [ process, tool, version ] }
+            [ "${process.tokenize(':')[-1]}_versions.yml", versionsYaml( rows, { name -> "\"${name}\"" } ) ]
         }
 
     emit:
     h5ad     = ch_imputed                 // channel: [ val(meta), path(h5ad) ], meta.input_type = '<type>_imputed'
     versions = ch_versions                // channel: [ path(versions.yml) ]
+}
+
+// [ process, tool, version ] tuples -> versions YAML, one block per process and the tools
+// sorted; `key` names a process's block (default: its simple name). The one writer of
+// versions YAML: the gnnimpute pipeline's software_versions.yml uses it too.
+def versionsYaml(List rows, Closure key = { name -> name.toString().tokenize(':')[-1] }) {
+    def byProcess = new TreeMap()
+    rows.each { process, tool, version ->
+        byProcess.get(key(process.toString()).toString(), new TreeMap())[tool.toString()] = version.toString().trim()
+    }
+    def lines = []
+    byProcess.each { process, tools ->
+        lines << "${process}:"
+        tools.each { tool, version -> lines << "    ${tool}: ${version}" }
+    }
+    return lines.join('\n') + '\n'
 }

@@ -6,7 +6,7 @@ process GNNIMPUTE_MASK {
     container 'ghcr.io/gnnimpute/gnnimpute:0.2.0'
 
     input:
-    tuple val(meta), path(h5ad)
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
     tuple val(meta), path("${prefix}_masked.h5ad"), emit: masked
