@@ -31,7 +31,7 @@ DEFAULT_INPUT = (
 
 MAGIC_SCRIPT = """
 import sys, anndata as ad
-from gnnimpute.qc import filter_cells_genes
+from gnnimpute.data.qc import filter_cells_genes
 from gnnimpute.benchmark.methods.magic_impute import run
 adata, _ = filter_cells_genes(ad.read_h5ad(sys.argv[1]))
 out = run(adata, seed=0, k=5)

@@ -122,7 +122,7 @@ fi
 # --- 3. images ---------------------------------------------------------------------------------
 # The context is the files that containers/Dockerfile*.dockerignore let through, sent as a tar,
 # so that the legacy builder (no buildx: it ignores per-Dockerfile ignore files) gets the same.
-CONTEXT=(pyproject.toml README.md LICENSE containers/requirements.lock containers/check_lock.py src bin)
+CONTEXT=(pyproject.toml README.md LICENSE containers/requirements.lock containers/check_lock.py src)
 context() {
     tar -c --exclude=__pycache__ --exclude='*.pyc' "${CONTEXT[@]}" containers/Dockerfile containers/Dockerfile.cuda
 }
@@ -167,7 +167,7 @@ mkdir -p "$WORKDIR/cuda-check"
 docker run --rm -u "$(id -u):$(id -g)" -v "$WORKDIR/cuda-check:/data" "$CUDA_TAG" bash -c '
     set -e
     gnnimpute --version
-    command -v gnnimpute_impute.sh ps >/dev/null || { echo "no bin/ wrappers or ps" >&2; exit 1; }
+    command -v ps >/dev/null || { echo "no ps (Nextflow task metrics need it)" >&2; exit 1; }
     gnnimpute simulate sim.h5ad --cells 120 --genes 150 --groups 3 --seed 0
     gnnimpute impute sim.h5ad imputed.h5ad --device cpu --epochs 3 --no-qc --seed 0
     python -c "import anndata as ad, torch; a = ad.read_h5ad(\"imputed.h5ad\"); print(\"imputed\", a.shape, \"torch\", torch.__version__, \"cuda build\", torch.version.cuda)"

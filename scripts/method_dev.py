@@ -24,12 +24,12 @@ import pandas as pd
 
 import gnnimpute
 from gnnimpute.benchmark import metrics as M
+from gnnimpute.benchmark.datasets import load_dataset
 from gnnimpute.benchmark.mask import make_mask_pair, make_split_pair, method_input
 from gnnimpute.benchmark.methods import get_method
-from gnnimpute.benchmark.runner import load_dataset
-from gnnimpute.blend import blend
-from gnnimpute.graph import knn_indices, neighbourhood_detection, pca
-from gnnimpute.norm import log1p, scale_rows, size_factors
+from gnnimpute.data.norm import log1p, scale_rows, size_factors
+from gnnimpute.graph.knn import knn_indices, neighbourhood_detection, pca
+from gnnimpute.output.blend import blend
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DATASETS = {

@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(scope="session")
 def sim_adata():
     """150 cells x 300 genes, 3 groups, mild dropout: enough structure for a graph to matter."""
-    from gnnimpute.simulate import simulate_splat
+    from gnnimpute.data.simulate import simulate_splat
 
     return simulate_splat(150, 300, 3, dropout_mid=0.0, de_prob=0.3, lib_loc=9.0, random_state=1)
 

@@ -6,9 +6,9 @@ from shared_helpers import FAST
 
 import gnnimpute
 from gnnimpute.benchmark.mask import mask_counts
+from gnnimpute.data.norm import log_normalize, scale_rows, size_factors
 from gnnimpute.errors import InputError
-from gnnimpute.graph import knn_indices, pca
-from gnnimpute.norm import log_normalize, scale_rows, size_factors
+from gnnimpute.graph.knn import knn_indices, pca
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +104,18 @@ def test_recovers_hidden_truth_better_than_zeros_and_knn(sim_adata):
 
 
 def test_detection_shrink_interpolates_between_level_and_expectation():
-    from gnnimpute.api import shrink_by_detection
+    from gnnimpute.api import shrink_rows
 
     counts = sp.csr_matrix(np.array([[2, 0], [0, 0], [4, 1]], dtype=np.float32))
     neighbors = np.array([[1], [0], [0]])
     level = np.full((3, 2), 8.0, dtype=np.float32)
     out = level.copy()
-    shrink_by_detection(out, counts, neighbors, 1.0, chunk=2)
+    shrink_rows(out[:2], counts, neighbors, 1.0, slice(0, 2))  # in cell chunks, as the API does
+    shrink_rows(out[2:], counts, neighbors, 1.0, slice(2, 3))
     # 8 x smoothed detection share (detected + 1) / (k + 2), k = 1
     np.testing.assert_allclose(out, 8 * np.array([[2, 1], [2, 1], [3, 2]]) / 3, rtol=1e-6)
     out = level.copy()
-    shrink_by_detection(out, counts, neighbors, 0.0)
+    shrink_rows(out, counts, neighbors, 0.0, slice(0, 3))
     np.testing.assert_array_equal(out, level)
 
 
@@ -174,7 +175,7 @@ def test_hurdle_layers_contract(imputed):
     from gnnimpute.options import DEFAULTS
 
     DEFAULT_BLEND = DEFAULTS.output.blend
-    from gnnimpute.blend import blend
+    from gnnimpute.output.blend import blend
 
     p = imputed.layers["gnnimpute_detection"]
     level = imputed.layers["gnnimpute_level"]

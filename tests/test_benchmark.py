@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import gnnimpute.benchmark.runner as B
 from gnnimpute.benchmark.mask import make_mask_pair
 from gnnimpute.benchmark.methods import Method, MethodUnavailable
-from gnnimpute.norm import scale_rows, size_factors
+from gnnimpute.data.norm import scale_rows, size_factors
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SIM = "sim3:150x300"

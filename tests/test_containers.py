@@ -86,19 +86,82 @@ def test_torch_index_defaults(dockerfile, index):
     assert f"ARG TORCH_INDEX_URL={index}\n" in _dockerfile(dockerfile)
 
 
+def _stages(name: str) -> list[list[tuple[str, str]]]:
+    """The Dockerfile's stages, each a list of (INSTRUCTION, arguments), continuation lines
+    joined and comments dropped: what the builder reads."""
+    stages, logical = [[]], ""
+    for line in _dockerfile(name).splitlines():
+        if line.lstrip().startswith("#") and not logical:
+            continue
+        logical += line.rstrip("\\").strip() + " " if line.endswith("\\") else line.strip()
+        if line.endswith("\\") or not logical:
+            continue
+        instruction, _, args = logical.partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((instruction.upper(), args.strip()))
+        logical = ""
+    return stages[1:]
+
+
+def _env(stage: list[tuple[str, str]], path: str = "/usr/bin") -> dict[str, str]:
+    """The environment a stage's ENV lines set, `$PATH` expanded from `path`."""
+    env = {"PATH": path}
+    for instruction, args in stage:
+        if instruction == "ENV":
+            for item in args.split():
+                key, _, value = item.partition("=")
+                env[key] = value.replace("$PATH", env.get("PATH", ""))
+    return env
+
+
+def _run_recorded(command: str, tmp_path: Path, arg_values: dict[str, str]) -> list[list[str]]:
+    """Run a RUN instruction's shell command from the repository root with stand-ins for
+    python3 and the venv's programs (each records its argv); /opt/venv lives under tmp_path."""
+    venv, log = tmp_path / "venv", tmp_path / "calls"
+    fake_bin = tmp_path / "fake"
+    fake_bin.mkdir()
+    recorder = (
+        f'#!/bin/bash\nprintf "%s\\0" "$(basename "$0")" "$@" >> {log}; printf "\\n" >> {log}\n'
+    )
+    (fake_bin / "recorder").write_text(recorder)
+    python3 = fake_bin / "python3"
+    python3.write_text(
+        recorder + f"mkdir -p {venv}/bin\n"
+        f"for p in pip python gnnimpute; do cp {fake_bin}/recorder {venv}/bin/$p; done\n"
+        f"chmod +x {venv}/bin/*\n"
+    )
+    python3.chmod(0o755)
+    env = {"PATH": f"{fake_bin}:/usr/bin:/bin", **arg_values}
+    res = subprocess.run(["bash", "-o", "pipefail", "-c", command.replace("/opt/venv", str(venv))],
+                         cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return [line.strip("\0").split("\0") for line in log.read_text().splitlines() if line]
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)
-def test_both_images_install_the_checkout_into_a_venv_pinned_by_the_lock(dockerfile):
-    text = _dockerfile(dockerfile)
-    assert "python3 -m venv /opt/venv" in text
-    assert "PATH=/opt/venv/bin:$PATH" in text
-    assert "pip install . --constraint containers/requirements.lock" in text
-    assert "$(grep '^torch==' containers/requirements.lock)" in text
-    assert "check_lock.py containers/requirements.lock" in text
-    assert "COPY --from=build /opt/venv /opt/venv" in text
+def test_both_images_install_the_checkout_into_a_venv_pinned_by_the_lock(dockerfile, tmp_path):
+    build, final = _stages(dockerfile)
+    args = dict(a.split("=", 1) for i, a in build if i == "ARG" and "=" in a)
+    (install,) = [a for i, a in build if i == "RUN"]
+    calls = _run_recorded(install, tmp_path, args)
+    torch_pin = next(line for line in LOCK.read_text().splitlines() if line.startswith("torch=="))
+    assert calls == [
+        ["python3", "-m", "venv", str(tmp_path / "venv")],
+        ["pip", "install", f"pip=={args['PIP_VERSION']}"],
+        ["pip", "install", "--no-deps", "--index-url", args["TORCH_INDEX_URL"], torch_pin],
+        ["pip", "install", ".", "--constraint", "containers/requirements.lock"],
+        ["pip", "check"],
+        ["python", "containers/check_lock.py", "containers/requirements.lock"],
+        ["gnnimpute", "--version"],
+    ]
+    env = _env(final)
+    assert env["PATH"] == "/opt/venv/bin:/usr/bin" and env["VIRTUAL_ENV"] == "/opt/venv"
     # the venv's COPY is the final stage's last instruction (vfs copies each layer in full)
-    assert text.rstrip().splitlines()[-1] == "COPY --from=build /opt/venv /opt/venv"
-    assert "COPY bin/ /usr/local/bin/" in text  # the pipeline's bin/ wrappers keep working
-    assert "procps" in text  # Nextflow's task metrics need ps
+    assert final[-1] == ("COPY", "--from=build /opt/venv /opt/venv")
+    # Nextflow's task metrics need ps: the final stage installs procps when the base lacks ps
+    (ps_step,) = [a for i, a in final if i == "RUN" and "command -v ps" in a]
+    assert "apt-get install -y --no-install-recommends procps" in ps_step
 
 
 def test_the_two_dockerfiles_differ_only_in_purpose():
@@ -247,7 +310,7 @@ def test_environment_comparison_maps_conda_names_and_reads_conda_pins(tmp_path):
     assert _disagreements(env, pins) == (["torch"], ["click==8.5.0 but the lock has 8.5.1"])
 
 
-def test_singularity_definition_builds_from_the_local_docker_image():
+def test_singularity_definition_builds_from_the_local_docker_image(tmp_path):
     text = (CONTAINERS / "gnnimpute.def").read_text()
     header = dict(
         line.split(":", 1) for line in text.splitlines() if re.match(r"^(Bootstrap|From):", line)
@@ -258,14 +321,39 @@ def test_singularity_definition_builds_from_the_local_docker_image():
     assert set(sections) <= {"labels", "environment", "test", "runscript", "help", "post"}
     assert len(sections) == len(set(sections))
     test = text.split("%test", 1)[1].split("\n%", 1)[0]
-    assert "gnnimpute --version" in test
+    # run the %test section as apptainer would, with stand-ins that record their calls
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name in ("gnnimpute", "ps"):
+        (fake / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {tmp_path}/calls\n')
+        (fake / name).chmod(0o755)
+    ok = subprocess.run(
+        ["/bin/sh", "-e", "-c", test], env={"PATH": f"{fake}:/usr/bin:/bin"}, capture_output=True
+    )
+    assert ok.returncode == 0
+    assert (tmp_path / "calls").read_text() == "gnnimpute --version\n"
+    (fake / "ps").unlink()  # an image without ps fails its test
+    missing = subprocess.run(
+        ["/bin/sh", "-e", "-c", test], env={"PATH": str(fake)}, capture_output=True
+    )
+    assert missing.returncode != 0
 
 
 def test_tags_agree_with_the_modules_and_the_package_version():
     script = (ROOT / "scripts" / "build_containers.sh").read_text()
-    assert "VERSION=" + VERSION in script
-    assert "CPU_TAG=ghcr.io/gnnimpute/gnnimpute:$VERSION\n" in script
-    assert "CUDA_TAG=ghcr.io/gnnimpute/gnnimpute:$VERSION-cuda\n" in script
+    # the tags as bash sets them (the script's own assignment lines, evaluated)
+    assignments = "\n".join(
+        line for line in script.splitlines() if re.match(r"^(VERSION|CPU_TAG|CUDA_TAG)=", line)
+    )
+    shown = subprocess.run(
+        ["bash", "-c", assignments + '\necho "$VERSION $CPU_TAG $CUDA_TAG"'],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert shown == [
+        VERSION,
+        f"ghcr.io/gnnimpute/gnnimpute:{VERSION}",
+        f"ghcr.io/gnnimpute/gnnimpute:{VERSION}-cuda",
+    ]
     impute = (ROOT / "modules" / "local" / "gnnimpute" / "impute" / "main.nf").read_text()
     assert f"ghcr.io/gnnimpute/gnnimpute:{VERSION}-cuda" in impute
     assert f"ghcr.io/gnnimpute/gnnimpute:{VERSION}'" in impute

@@ -32,8 +32,9 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis (the [test] ex
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from gnnimpute.data.checks import validate_counts  # noqa: E402
+from gnnimpute.data.read import read_input  # noqa: E402
 from gnnimpute.errors import InputError  # noqa: E402
-from gnnimpute.io import read_input, validate_counts  # noqa: E402
 
 CI_FUZZ_SECONDS = 3.0
 FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", str(CI_FUZZ_SECONDS)))

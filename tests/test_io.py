@@ -8,8 +8,10 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
+from gnnimpute.data.checks import validate_counts
+from gnnimpute.data.read import read_input
 from gnnimpute.errors import InputError
-from gnnimpute.io import check_output_path, read_input, validate_counts, write_h5ad_atomic
+from gnnimpute.output.atomic import check_output_path, write_h5ad_atomic
 
 COUNTS = np.array([[0, 1, 2], [3, 0, 0], [1, 1, 5], [0, 0, 7]], dtype=np.float32)
 

@@ -34,10 +34,16 @@ def test_impute_help_does_not_import_benchmark():
 def test_core_modules_do_not_import_benchmark():
     loaded = _loaded_after(
         """
-        import gnnimpute.api, gnnimpute.io, gnnimpute.qc, gnnimpute.simulate, gnnimpute.plots
+        import gnnimpute.api, gnnimpute.data.read, gnnimpute.data.qc, gnnimpute.data.simulate
+        import gnnimpute.output.plots
         """
     )
-    assert {"gnnimpute.api", "gnnimpute.train", "gnnimpute.model", "gnnimpute.graph"} <= loaded
+    assert {
+        "gnnimpute.api",
+        "gnnimpute.training",
+        "gnnimpute.nn.model",
+        "gnnimpute.graph.knn",
+    } <= loaded
     assert not any(m.startswith("gnnimpute.benchmark") for m in loaded), loaded
 
 

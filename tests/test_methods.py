@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from gnnimpute.benchmark.mask import method_input
 from gnnimpute.benchmark.methods import REGISTRY, MethodUnavailable, check_output, get_method
-from gnnimpute.norm import size_factors
+from gnnimpute.data.norm import size_factors
 
 
 def _data(n_cells=120, n_genes=150, seed=0):
@@ -118,7 +118,7 @@ def test_registry_and_output_checks():
 
 def test_knn_level_by_hand():
     """Mean of the neighbours' non-zero values; the gene's non-zero mean where none detects it."""
-    from gnnimpute.level import neighbour_level
+    from gnnimpute.graph.level import neighbour_level
 
     norm = sp.csr_matrix(np.array([[1, 0, 2], [3, 0, 0], [0, 0, 4], [5, 6, 0]], dtype=np.float32))
     nbrs = np.array([[1, 2], [0, 3], [0, 1], [1, 2]])  # the cell itself is never its neighbour
@@ -129,9 +129,9 @@ def test_knn_level_by_hand():
 
 def test_knn_level_peer_uses_15_neighbours_on_pca():
     from gnnimpute.benchmark.methods._util import normalized
-    from gnnimpute.graph import knn_indices, pca
-    from gnnimpute.level import neighbour_level
-    from gnnimpute.norm import log1p
+    from gnnimpute.data.norm import log1p
+    from gnnimpute.graph.knn import knn_indices, pca
+    from gnnimpute.graph.level import neighbour_level
 
     a = _data()
     assert REGISTRY["knn_level"].options == {"k": 15} and REGISTRY["knn"].options == {"k": 15}

@@ -9,12 +9,7 @@ from shared_helpers import FAST_CLI
 
 from gnnimpute.cli import main
 from gnnimpute.errors import InputError
-from gnnimpute.output_layers import (
-    LAYER_NAMES,
-    parse_layers,
-    resolve_embedding_key,
-    select_layers,
-)
+from gnnimpute.output.layers import LAYER_NAMES, parse_layers, resolve_embedding_key, select_layers
 
 RUN = [*FAST_CLI, "--no-qc", "--threads", "1", "--seed", "3"]
 

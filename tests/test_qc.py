@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from gnnimpute.data.qc import filter_cells_genes
 from gnnimpute.errors import InputError
-from gnnimpute.qc import filter_cells_genes
 
 
 def _adata(x, genes=None):

@@ -22,8 +22,9 @@ from shared_helpers import FAST, FAST_CLI
 
 import gnnimpute
 from gnnimpute.cli import main
+from gnnimpute.data.read import read_input
 from gnnimpute.errors import DivergenceError, InputError
-from gnnimpute.io import atomic_path, check_output_path, read_input, write_h5ad_atomic
+from gnnimpute.output.atomic import atomic_path, check_output_path, write_h5ad_atomic
 
 # the code under test, wherever it was imported from (a worktree, an install)
 SRC = str(Path(gnnimpute.__file__).resolve().parents[1])
@@ -72,7 +73,7 @@ def test_huge_learning_rate_stops_with_divergence_message(tmp_path, sim_h5ad):
 
 
 def test_non_finite_loss_raises_at_once():
-    from gnnimpute.train import check_finite
+    from gnnimpute.training.stopping import check_finite
 
     check_finite(0.5, 0.7, 3, 1e-3)  # finite: no error
     for train, val in [(float("nan"), 1.0), (1.0, float("inf"))]:

@@ -9,15 +9,15 @@ import torch
 from shared_helpers import FAST
 
 import gnnimpute
-import gnnimpute.graph as graph
+import gnnimpute.graph.knn as graph
 from gnnimpute.benchmark.mask import mask_counts
+from gnnimpute.data.norm import scale_rows, size_factors
 from gnnimpute.errors import InputError
 from gnnimpute.memory import estimate_peak, parse_size
-from gnnimpute.model import GNNImputeModel
-from gnnimpute.norm import scale_rows, size_factors
+from gnnimpute.nn.model import GNNImputeModel
+from gnnimpute.output.stream_write import fill_layers, should_stream, write_h5ad_streamed
 from gnnimpute.progress import EpochReporter
-from gnnimpute.stream_write import fill_layers, should_stream, write_h5ad_streamed
-from gnnimpute.train_batch import SubgraphBatches, _ranges, resolve_batch_cells
+from gnnimpute.training.minibatch import SubgraphBatches, _ranges, resolve_batch_cells
 
 
 def _counts(sim_adata):
@@ -146,8 +146,8 @@ def test_ranges():
 
 def test_minibatch_loss_is_the_full_batch_loss_split_over_seeds(sim_adata):
     """In eval mode the seed batches of an epoch partition the full-batch loss exactly."""
-    from gnnimpute.train import GeneBatchLoss, ObservedEntries
-    from gnnimpute.train_batch import batch_view
+    from gnnimpute.training.entries import ObservedEntries
+    from gnnimpute.training.loss import GeneBatchLoss, batch_view
 
     target = scale_rows(sim_adata.X, size_factors(sim_adata.X))
     rng = np.random.default_rng(0)
@@ -249,7 +249,7 @@ def test_epoch_reporter_logs_state_and_stops(caplog):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_full_and_minibatch_training_match_cpu_quality(sim_adata):
     """The same code on CUDA: sparse GAT products, mini-batches, hidden inputs built on device."""
-    from gnnimpute.sparse_gat import SparseGATConv
+    from gnnimpute.nn.sparse_gat import SparseGATConv
 
     layer = SparseGATConv(7, 5, heads=3, concat=False, add_self_loops=False).cuda()
     edge_index = torch.as_tensor(graph.knn_edge_index(graph.knn_indices(np.eye(30, 7), 3))).cuda()
@@ -279,9 +279,11 @@ def test_minibatch_early_stopping_restores_weights_validated_in_eval_mode():
     """
     import scipy.sparse as sp
 
-    from gnnimpute.graph import knn_edge_index
-    from gnnimpute.inputs import GeneInput
-    from gnnimpute.train import ObservedEntries, TrainConfig, fit
+    from gnnimpute.graph.knn import knn_edge_index
+    from gnnimpute.nn.inputs import GeneInput
+    from gnnimpute.training import fit
+    from gnnimpute.training.config import TrainConfig
+    from gnnimpute.training.entries import ObservedEntries
 
     rng = np.random.default_rng(0)
     n, g = 120, 30

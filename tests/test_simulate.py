@@ -11,8 +11,8 @@ import pytest
 import scipy.sparse as sp
 
 from gnnimpute._constants import GROUP_KEY, TRUTH_LAYER
+from gnnimpute.data.simulate import simulate_splat
 from gnnimpute.errors import InputError
-from gnnimpute.simulate import simulate_splat
 
 SMALL = {"n_cells": 120, "n_genes": 300}
 
@@ -119,7 +119,7 @@ def test_same_seed_same_data_other_seed_differs():
 
 def test_many_chunks_stitch_into_valid_csr(monkeypatch):
     # Force many tiny chunks so the CSR stitching across row blocks is exercised.
-    import gnnimpute.simulate as simulate
+    import gnnimpute.data.simulate as simulate
 
     monkeypatch.setattr(simulate, "_CHUNK_ENTRIES", 7 * 300)
     adata = simulate.simulate_splat(**SMALL, random_state=6)

@@ -4,9 +4,11 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from gnnimpute.inputs import GeneInput, ProjectedInput
-from gnnimpute.model import GNNImputeModel
-from gnnimpute.train import GeneBatchLoss, ObservedEntries, resolve_device
+from gnnimpute.nn.inputs import GeneInput, ProjectedInput
+from gnnimpute.nn.model import GNNImputeModel
+from gnnimpute.training.config import resolve_device
+from gnnimpute.training.entries import ObservedEntries
+from gnnimpute.training.loss import GeneBatchLoss
 
 CPU = torch.device("cpu")
 
@@ -135,7 +137,7 @@ def test_resolve_device():
 
 
 def test_weight_average_is_an_exponential_moving_average():
-    from gnnimpute.train import WeightAverage
+    from gnnimpute.training.stopping import WeightAverage
 
     torch.manual_seed(0)
     model = GNNImputeModel(6, 4, hidden=(5, 3), heads=2)
@@ -164,9 +166,16 @@ def _small_model_and_graph(target):
     return model, inputs, edge_index
 
 
-def test_predict_on_the_complete_input_is_one_forward_pass():
-    from gnnimpute.train import predict
+def predict(model, inputs, edge_index, **draws):
+    """Every cell's level and the embedding, as the API's writers get them (`encode_draws`, then
+    `decode_layers` over all cells)."""
+    from gnnimpute.output.predict import decode_layers, encode_draws
 
+    zs, embedding = encode_draws(model, inputs, edge_index, **draws)
+    return decode_layers(model, zs, slice(0, embedding.shape[0]))[0], embedding
+
+
+def test_predict_on_the_complete_input_is_one_forward_pass():
     target = _target()
     model, inputs, edge_index = _small_model_and_graph(target)
     out, z = predict(model, inputs, edge_index)
@@ -177,8 +186,6 @@ def test_predict_on_the_complete_input_is_one_forward_pass():
 
 
 def test_predict_with_hiding_averages_inputs_that_hide_observed_entries():
-    from gnnimpute.train import predict
-
     target = _target()
     model, inputs, edge_index = _small_model_and_graph(target)
     # hide_rate 1: every draw hides every observed entry, i.e. an all-zero input
@@ -195,7 +202,7 @@ def test_predict_with_hiding_averages_inputs_that_hide_observed_entries():
 
 
 def _graph_for(n):
-    from gnnimpute.graph import knn_edge_index
+    from gnnimpute.graph.knn import knn_edge_index
 
     nbrs = np.stack([(np.arange(n) + 1) % n, (np.arange(n) - 1) % n], axis=1)
     return torch.as_tensor(knn_edge_index(nbrs))
@@ -203,7 +210,8 @@ def _graph_for(n):
 
 def test_early_stopping_restores_weights_validated_in_eval_mode():
     """The restored weights, in eval mode, reproduce the best validation loss recorded."""
-    from gnnimpute.train import TrainConfig, fit
+    from gnnimpute.training import fit
+    from gnnimpute.training.config import TrainConfig
 
     t = _target(shape=(40, 30))
     log_norm = t.copy()
@@ -237,7 +245,7 @@ def test_early_stopping_restores_weights_validated_in_eval_mode():
 
 def test_detection_loss_is_minimized_at_the_detection_share():
     """Zeros weighted by the hiding rate: a constant logit is best at the share detected."""
-    from gnnimpute.losses import detection_bce
+    from gnnimpute.training.losses import detection_bce
 
     n_cells, rate = 50, 0.1
     zeros = torch.zeros(n_cells, 1)
@@ -263,7 +271,7 @@ def test_detection_loss_is_minimized_at_the_detection_share():
 def test_detection_loss_values_and_gradients_match_autograds(repeated):
     """The hand-written forward and backward equal autograd's on the plain formula (float64
     gradcheck too); entries given twice count twice, as the plain gather's would."""
-    from gnnimpute.losses import detection_bce
+    from gnnimpute.training.losses import detection_bce
 
     gen = torch.Generator().manual_seed(0)
     n_cells, n_genes, rate = 40, 7, 0.15
@@ -293,7 +301,7 @@ def test_detection_loss_values_and_gradients_match_autograds(repeated):
 
 
 def test_hurdle_loss_adds_the_scaled_detection_term():
-    from gnnimpute.losses import level_scale
+    from gnnimpute.training.losses import level_scale
 
     t = _target()
     e = ObservedEntries(t, 0.1, np.random.default_rng(0))
@@ -325,7 +333,7 @@ def test_hurdle_loss_adds_the_scaled_detection_term():
 def test_sorted_entries_give_the_same_bytes_as_scipys_route():
     """The epoch's hidden input is laid out from (row, column)-sorted entries without scipy's
     sort; the product must be the very bytes the COO route gave (a seed's results depend on it)."""
-    from gnnimpute.inputs import entries_csr
+    from gnnimpute.nn.inputs import entries_csr
 
     rng = np.random.default_rng(3)
     coo = sp.random(200, 300, density=0.1, format="coo", random_state=4, dtype=np.float32)
@@ -357,7 +365,7 @@ def test_cpu_zero_pattern_has_the_sliced_blocks_values_in_the_logits_layout():
 def test_device_resident_pieces_match_the_host_path():
     """What a GPU's hot loop uses (device draw, hidden input, loss at tensor positions, the
     scattered zero pattern) gives what the host path gives, checked here with CPU tensors."""
-    from gnnimpute.train import scatter_zeros
+    from gnnimpute.training.loss import scatter_zeros
 
     t = _target(seed=4, shape=(60, 50))
     t = sp.csr_matrix(t.toarray() * (np.arange(50) != 7))  # gene 7 has no non-zero at all
@@ -406,7 +414,8 @@ class _Quiet:
 
 def _stopping_run(losses, **config):
     """Feed `losses` to EarlyStopping; the epoch it stops at and the weights it kept."""
-    from gnnimpute.train import EarlyStopping, TrainConfig, TrainResult
+    from gnnimpute.training.config import TrainConfig, TrainResult
+    from gnnimpute.training.stopping import EarlyStopping
 
     stopper = EarlyStopping(TrainConfig(min_epochs=1, **config), TrainResult(), _Quiet(), _Quiet())
     scored = torch.nn.Linear(1, 1, bias=False)
@@ -484,7 +493,7 @@ def test_hiding_on_top_of_a_base_input_hides_both_sets():
 
 
 def test_csr_product_equals_scipys_and_repeats_its_bytes():
-    from gnnimpute.inputs import csr_product
+    from gnnimpute.nn.inputs import csr_product
 
     m = sp.random(50, 40, density=0.1, format="csr", random_state=1, dtype=np.float32)
     dense = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
@@ -499,14 +508,14 @@ def test_csr_product_equals_scipys_and_repeats_its_bytes():
 
 
 def test_decoding_in_cache_sized_blocks_changes_nothing(monkeypatch):
-    import gnnimpute.train as train
+    import gnnimpute.output.predict as predict_module
 
     torch.manual_seed(0)
     model = GNNImputeModel(4, 12, hidden=(8, 3), detection=True).eval()
     zs = [torch.randn(23, 3) for _ in range(3)]
-    whole_level, whole_prob = train.decode_layers(model, zs, slice(2, 21))
-    monkeypatch.setattr(train, "DECODE_ROWS", 4)
-    level, prob = train.decode_layers(model, zs, slice(2, 21))
+    whole_level, whole_prob = predict_module.decode_layers(model, zs, slice(2, 21))
+    monkeypatch.setattr(predict_module, "DECODE_ROWS", 4)
+    level, prob = predict_module.decode_layers(model, zs, slice(2, 21))
     assert level.shape == prob.shape == (19, 12)
     torch.testing.assert_close(torch.as_tensor(level), torch.as_tensor(whole_level))
     torch.testing.assert_close(torch.as_tensor(prob), torch.as_tensor(whole_prob))
@@ -521,7 +530,7 @@ def test_decoding_in_cache_sized_blocks_changes_nothing(monkeypatch):
 def test_pinned_validation_entries_give_the_unpinned_loss():
     """Validation keeps where its entries fall in its gene batch; the loss is the same, and other
     entries (or a view of the loss) never get the pinned ones."""
-    from gnnimpute.train_batch import cells_view
+    from gnnimpute.training.loss import cells_view
 
     t = _target(seed=6, shape=(40, 30))
     e = ObservedEntries(t, 0.2, np.random.default_rng(0))

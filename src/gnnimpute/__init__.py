@@ -17,7 +17,7 @@ def __getattr__(name: str):
 
         return impute
     if name == "simulate_splat":
-        from .simulate import simulate_splat
+        from .data.simulate import simulate_splat
 
         return simulate_splat
     raise AttributeError(f"module 'gnnimpute' has no attribute {name!r}")

@@ -13,22 +13,24 @@ import scipy.sparse as sp
 import torch
 
 from ._constants import KEY
-from .blend import blend as blend_layers
+from .data.checks import validate_counts
+from .data.norm import log1p, scale_rows, size_factors
 from .errors import InputError
-from .graph import knn_edge_index, knn_indices, neighbourhood_detection, pca
-from .inputs import GeneInput, ProjectedInput
-from .io import validate_counts
-from .level import NeighbourLevel
-from .loss_cells import resolve_loss_cells
+from .graph.knn import knn_edge_index, knn_indices, neighbourhood_detection, pca
+from .graph.level import NeighbourLevel
 from .memory import check_memory, estimate_peak
-from .model import GNNImputeModel
-from .norm import log1p, scale_rows, size_factors
+from .nn.inputs import GeneInput, ProjectedInput
+from .nn.model import GNNImputeModel
 from .options import ImputeOptions, ModelOptions, build_options
-from .output_layers import EMBEDDING_AUTO, parse_layers, resolve_embedding_key, select_layers
+from .output.blend import blend as blend_layers
+from .output.layers import EMBEDDING_AUTO, parse_layers, resolve_embedding_key, select_layers
+from .output.predict import decode_layers, encode_draws
+from .output.stream_write import fill_layers, write_h5ad_streamed
 from .progress import stage
-from .stream_write import fill_layers, write_h5ad_streamed
-from .train import TrainConfig, decode_layers, encode_draws, fit, resolve_device
-from .train_batch import resolve_batch_cells
+from .training import fit
+from .training.config import TrainConfig, resolve_device
+from .training.loss_cells import resolve_loss_cells
+from .training.minibatch import resolve_batch_cells
 from .validate import check_output, effective_detection_k
 
 
@@ -55,14 +57,14 @@ def impute(
     """Impute dropout in a cells x genes count matrix with a graph autoencoder.
 
     The model learns only from these counts: it hides observed entries and learns to predict them.
-    No QC happens here (see `gnnimpute.qc`), so every cell and gene is kept in order.
+    No QC happens here (see `gnnimpute.data.qc`), so every cell and gene is kept in order.
 
     Parameters
     ----------
     adata
         Raw counts in `X` (or in `layers[layer]`); the input layer is never changed.
     qc_summary
-        What a QC step before this call kept (`gnnimpute.qc`); recorded in `uns`.
+        What a QC step before this call kept (`gnnimpute.data.qc`); recorded in `uns`.
     preset, options, option_values
         The options, one object per concern (`gnnimpute.options`: graph, model, training,
         output): `options` (or the defaults), then the named preset's values (`gnnimpute.presets`,
@@ -71,7 +73,7 @@ def impute(
     copy
         Annotate and return a copy instead of `adata` itself.
     layers
-        Which dense layers to write (`gnnimpute.output_layers`): names among "gnnimpute",
+        Which dense layers to write (`gnnimpute.output.layers`): names among "gnnimpute",
         "level", "detection" and "expected" (level x P(detected)), as a sequence or a
         comma-separated string, or "all". None (the default here) writes the layers of the
         decoder: all three of the hurdle decoder's. The command line writes only "gnnimpute"
@@ -304,27 +306,15 @@ def _recorded_params(opts: ImputeOptions, config: TrainConfig, **resolved) -> di
     return {name: value for name, value in params.items() if value is not None}
 
 
-def shrink_by_detection(
-    imputed: np.ndarray,
-    counts: sp.csr_matrix,
-    neighbors: np.ndarray,
-    power: float,
-    chunk: int = 2048,
-) -> None:
-    """Multiply `imputed` in place by (neighbourhood detection rate) ** power, in cell chunks.
+def shrink_rows(
+    block: np.ndarray, counts: sp.csr_matrix, neighbors: np.ndarray, power: float, rows: slice
+) -> np.ndarray:
+    """Multiply `block`, the output of the cells in `rows`, in place by (neighbourhood detection
+    rate) ** power.
 
     The rate is Laplace-smoothed, (detected + 1) / (k + 2), so a gene that no neighbour shows
     after dropout is damped, not erased.
     """
-    for start in range(0, imputed.shape[0], chunk):
-        rows = slice(start, min(start + chunk, imputed.shape[0]))
-        imputed[rows] = shrink_rows(imputed[rows], counts, neighbors, power, rows)
-
-
-def shrink_rows(
-    block: np.ndarray, counts: sp.csr_matrix, neighbors: np.ndarray, power: float, rows: slice
-) -> np.ndarray:
-    """`shrink_by_detection` for the cells in `rows`, `block` their output (changed in place)."""
     k = neighbors.shape[1]
     share = neighbourhood_detection(counts, neighbors, rows)
     block *= ((share * (k + 1) + 1) / (k + 2)) ** power

@@ -23,7 +23,7 @@ DEFAULT_K = 15  # the benchmark's peers: k = 15 averages better than the graph's
 
 def normalized_counts(counts) -> sp.csr_matrix:
     """Counts with cell i scaled by median(L) / L_i (float32 CSR): no imputation."""
-    from .norm import scale_rows, size_factors
+    from .data.norm import scale_rows, size_factors
 
     counts = sp.csr_matrix(counts, dtype=np.float32)
     return scale_rows(counts, size_factors(counts))
@@ -31,8 +31,8 @@ def normalized_counts(counts) -> sp.csr_matrix:
 
 def neighbours(norm: sp.csr_matrix, k: int, *, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
     """Each cell's k nearest other cells on the PCA of log-normalized counts (cells x k)."""
-    from .graph import knn_indices, pca
-    from .norm import log1p
+    from .data.norm import log1p
+    from .graph.knn import knn_indices, pca
 
     pcs, _ = pca(log1p(norm), n_pcs, random_state=seed)
     return knn_indices(pcs, k, random_state=seed)
@@ -50,7 +50,7 @@ def knn_average(norm: sp.csr_matrix, nbrs: np.ndarray) -> np.ndarray:
 
 def knn_level(norm: sp.csr_matrix, nbrs: np.ndarray) -> np.ndarray:
     """Mean of the neighbours' non-zero values per gene; the gene's non-zero mean where none."""
-    from .level import neighbour_level
+    from .graph.level import neighbour_level
 
     return neighbour_level(norm, nbrs)
 
@@ -114,15 +114,16 @@ def baseline(input_path, output, methods, k, pcs, layer, transpose, allow_non_in
     No training and no QC: every cell and gene is kept in order, so the layers line up with
     `gnnimpute impute --no-qc`. Score one with `gnnimpute evaluate OUTPUT TRUTH --layer knn`.
     """
-    from .cli import _run_safely, _setup_logging
+    from .cli_common import run_safely, setup_logging
 
-    _setup_logging(quiet)
+    setup_logging(quiet)
 
     def run():
         import logging
 
-        from .io import check_output_path, counts_of, read_input, write_h5ad_atomic
-        from .prepare import qc_keep_annotations
+        from .data.prepare import qc_keep_annotations
+        from .data.read import counts_of, read_input
+        from .output.atomic import check_output_path, write_h5ad_atomic
 
         check_output_path(output, force=force, input_path=input_path)
         adata = read_input(input_path, layer=layer, transpose=transpose, keep_annotations=True)
@@ -143,4 +144,4 @@ def baseline(input_path, output, methods, k, pcs, layer, transpose, allow_non_in
             ", ".join(layers),
         )  # fmt: skip
 
-    _run_safely(run)
+    run_safely(run)

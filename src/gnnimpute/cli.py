@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .allocator import retain_freed_memory
+from .cli_common import run_safely, setup_logging
 from .cli_types import FINITE_FLOAT, FiniteFloatRange
 from .errors import InputError
 from .options import DEFAULTS
@@ -51,26 +52,6 @@ def _impute_options(ctx: click.Context, preset: str | None, values: dict):
         not in (ParameterSource.DEFAULT, None)
     }
     return build_options(preset=preset, **given)
-
-
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        format="%(message)s", stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO
-    )
-    logging.getLogger("gnnimpute").setLevel(logging.WARNING if quiet else logging.INFO)
-
-
-def _run_safely(fn):
-    """Turn user errors into one line and exit 1; Ctrl-C into exit 130 with nothing written."""
-    try:
-        return fn()
-    except (InputError, RuntimeError, ValueError) as exc:
-        raise click.ClickException(
-            str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        ) from exc
-    except KeyboardInterrupt:
-        click.echo("interrupted; no output written", err=True)
-        sys.exit(130)
 
 
 class _LazyGroup(click.Group):
@@ -414,7 +395,7 @@ def impute(
     obsm['X_gnnimpute'] (--embedding-key) and uns['gnnimpute']. --layers adds gnnimpute_level,
     gnnimpute_detection and gnnimpute_expected (level x detection).
     """
-    _setup_logging(quiet)
+    setup_logging(quiet)
     out_chunked = params.pop("out_chunked")
     preset = params.pop("preset")
     try:  # checked before reading the input, like every other option
@@ -423,7 +404,7 @@ def impute(
         )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
-    from .output_layers import parse_layers, resolve_embedding_key
+    from .output.layers import parse_layers, resolve_embedding_key
 
     layers, embedding_key = params.pop("layers"), params.pop("embedding_key")
     try:
@@ -434,10 +415,11 @@ def impute(
 
     def run():
         from .api import impute as impute_api
-        from .io import atomic_path, check_output_path, read_input
-        from .prepare import qc_keep_annotations
+        from .data.prepare import qc_keep_annotations
+        from .data.read import read_input
+        from .output.atomic import atomic_path, check_output_path
+        from .output.stream_write import should_stream
         from .progress import stage
-        from .stream_write import should_stream
 
         check_output_path(output, force=force, input_path=input_path)
         if plot_path is not None:
@@ -507,7 +489,7 @@ def impute(
             info["wall_seconds"],
         )
 
-    _run_safely(run)
+    run_safely(run)
 
 
 @main.command()
@@ -560,11 +542,11 @@ def simulate(
     quiet,
 ):
     """Simulate Splat-model counts into OUTPUT (.h5ad): X observed, layers['truth'], obs['group']."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
 
     def run():
-        from .io import check_output_path, write_h5ad_atomic
-        from .simulate import simulate_splat
+        from .data.simulate import simulate_splat
+        from .output.atomic import check_output_path, write_h5ad_atomic
 
         check_output_path(output, force=force)
         adata = simulate_splat(
@@ -589,7 +571,7 @@ def simulate(
             100 * zeros,
         )
 
-    _run_safely(run)
+    run_safely(run)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -603,11 +585,11 @@ def _write_outputs(
 
     `h5ad_done`: OUTPUT was streamed into a temp file that the caller renames afterwards.
     """
-    from .io import atomic_path
+    from .output.atomic import atomic_path
 
     with contextlib.ExitStack() as stack:
         if plot_path is not None:
-            from .plots import plot_training_curve
+            from .output.plots import plot_training_curve
 
             tmp_png = stack.enter_context(
                 atomic_path(plot_path, force=force, tmp_suffix=".tmp.png")

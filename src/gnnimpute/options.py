@@ -82,7 +82,7 @@ class ModelOptions:
         non-zeros, label 1), the latter weighted by `detection_weight` on the level loss's
         scale. Both go to `layers[key_added + '_level']` and `layers[key_added +
         '_detection']`; `layers[key_added]` is level x g(p), g given by `blend` (see
-        `gnnimpute.blend`: level, expected, power:x, gate:a,b; keep:SPEC, the default
+        `gnnimpute.output.blend`: level, expected, power:x, gate:a,b; keep:SPEC, the default
         keep:expected, keeps the observed normalized counts and fills only the zeros with
         SPEC's value, so clustering keeps what the data show). "level": the level head alone,
         shrunk by `detection_shrink`, without a detection head.
@@ -193,9 +193,9 @@ class OutputOptions:
     Attributes
     ----------
     blend
-        The default layer from the hurdle decoder's level and P(detected) (`gnnimpute.blend`).
+        The default layer from the hurdle decoder's level and P(detected) (`gnnimpute.output.blend`).
     level_mix
-        Average this share of the neighbours' level (`gnnimpute.level`, over the
+        Average this share of the neighbours' level (`gnnimpute.graph.level`, over the
         `detection_k` nearest neighbours, no training) into the model's level.
     predict_draws
         The output is the mean over this many inputs that each hide the share of observed
@@ -215,7 +215,7 @@ class OutputOptions:
     detection_shrink: float = 0.1  # level decoder only: level x (neighbourhood detection)^this
 
     def __post_init__(self):
-        from .blend import parse_blend
+        from .output.blend import parse_blend
 
         try:
             parse_blend(self.blend)

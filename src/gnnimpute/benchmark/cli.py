@@ -43,23 +43,20 @@ def _fail(exc: InputError):
 
 
 def _write(adata, path: str, force: bool):
-    from ..io import write_h5ad_atomic
+    from ..output.atomic import write_h5ad_atomic
 
     write_h5ad_atomic(adata, path, force=force)
 
 
 def _load(path: str, layer: str | None = None):
-    if layer is not None:
-        from ..io import read_input
+    from ..data.read import read_input
+    from .datasets import load_dataset
 
-        return read_input(path, layer=layer)
-    from .runner import load_dataset
-
-    return load_dataset(path).adata
+    return read_input(path, layer=layer) if layer is not None else load_dataset(path).adata
 
 
 def _check_outputs(paths, force: bool, input_path=None):
-    from ..io import check_output_path
+    from ..output.atomic import check_output_path
 
     for p in paths:
         check_output_path(p, force=force, input_path=input_path)
@@ -97,7 +94,7 @@ def mask(input_path, masked, truth, rate, seed, layer, allow_non_integer, force)
     original counts and the hidden positions (uns['mask']). No method should ever read TRUTH.
     The counts must be raw counts, as for `impute`.
     """
-    from ..io import validate_counts
+    from ..data.checks import validate_counts
     from .mask import make_mask_pair
 
     try:
@@ -341,7 +338,8 @@ def benchmark(
     settings, 4000 x 20000) or e.g. sim2:1000x2000. Methods that cannot be imported are listed
     as skipped, with the reason.
     """
-    from .runner import DEFAULT_LABEL_KEYS, BenchmarkConfig, run_benchmark
+    from .datasets import DEFAULT_LABEL_KEYS
+    from .runner import BenchmarkConfig, run_benchmark
 
     options: dict[str, dict] = {}
     for item in settings:

@@ -1,7 +1,7 @@
 """Scores of an imputed matrix against held-out truth.
 
 All imputed matrices are in *normalized-count space*: cell i of the method's input counts is
-scaled by s_i = median(L) / L_i, L_i its total count (``gnnimpute.norm.size_factors``).
+scaled by s_i = median(L) / L_i, L_i its total count (``gnnimpute.data.norm.size_factors``).
 
 * Masking protocol (the paper's): on the hidden entries, truth value = original count x s_i
   with s_i from the *masked* counts; MSE, MAE, and Pearson correlation and cosine similarity,
@@ -24,8 +24,8 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
+from ..data.norm import size_factors
 from ..errors import InputError
-from ..norm import size_factors
 from .mask import MASK_KEY, masked_counts_from_truth, truth_kind
 
 _CHUNK = 512  # rows per chunk in the dense whole-matrix metrics

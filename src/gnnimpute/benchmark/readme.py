@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .report import md_table
+from .tables import md_table
 
 BEGIN, END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
 SHORT = {"baron_mouse_pancreas": "Baron", "pbmc4k_top2000": "PBMC 4k", "worm_neurons": "worm"}

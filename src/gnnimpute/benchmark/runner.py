@@ -5,30 +5,15 @@ method then receives the *same* input: a fresh AnnData holding only the masked c
 cell/gene names (``mask.method_input``). The TRUTH (original counts, hidden positions, labels,
 simulated pre-dropout counts) stays in this process and is read only by the scoring.
 
-Resources: with ``isolate=True`` (the default and what the CLI does) each method runs in its
-own freshly spawned Python process (``multiprocessing`` 'spawn'); its input reaches it as an
-.h5ad file written from ``method_input``. Wall time is ``time.perf_counter`` around the
-method call only (not the process start or the file reads); peak memory is the process's
-high-water resident set (``VmHWM`` of /proc/self/status, kept by the kernel, so nothing is
-missed between samples; ``ru_maxrss`` is not used because after fork+exec it also carries the
-parent's size): the peak resident set of the whole process, so it includes the interpreter, the libraries the method imports, and the input matrix (the
-resident size just before the call is recorded as ``rss_start_mb``). With ``isolate=False``
-(tests) methods run in this process and peak memory is sampled with psutil every 20 ms.
+Each method runs in a process of its own (``isolation``); datasets come from ``datasets``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
-import os
-import re
 import shutil
 import tempfile
-import threading
-import time
-import traceback
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,28 +24,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._constants import GROUP_KEY, TRUTH_LAYER
+from .._constants import TRUTH_LAYER
+from ..data.norm import scale_rows, size_factors
 from ..errors import InputError
-from ..norm import log_normalize, scale_rows, size_factors
 from . import metrics as M
+from .datasets import DEFAULT_LABEL_KEYS, Dataset, load_dataset, marker_genes
+from .isolation import _resources, run_in_process, run_isolated
 from .mask import make_mask_pair, make_split_pair, method_input
-from .methods import DEFAULT_METHODS, PEERS, REGISTRY, Method, MethodUnavailable, get_method
+from .methods import DEFAULT_METHODS, PEERS, REGISTRY, Method, get_method
 
-DEFAULT_LABEL_KEYS = ("cell_type", "cluster", GROUP_KEY, "label", "labels", "celltype")
 ROWS_FILE = "rows.jsonl"
+
+
 CACHE_DIR = "cache"
-N_MARKERS = 3  # top marker genes per label for the heat map
-_SIM = re.compile(r"^sim(\d+)(?::(\d+)x(\d+))?$")
-# the GNNImpute paper's Splatter settings (gnnimpute.simulate defaults: 4000 cells x 20000 genes)
-SIM_DEFAULT_SIZE = (4000, 20000)
-
-
-@dataclass
-class Dataset:
-    name: str
-    adata: ad.AnnData
-    label_key: str | None
-    simulated: bool = False
 
 
 @dataclass
@@ -84,36 +60,6 @@ class BenchmarkConfig:
     log: Callable[[str], None] | None = print
 
 
-# --------------------------------------------------------------------------- datasets
-
-
-def load_dataset(spec: str, label_keys: Sequence[str] = DEFAULT_LABEL_KEYS) -> Dataset:
-    """A path readable by ``gnnimpute.io.read_input``, or ``simN[:CELLSxGENES]`` (Splat, N groups).
-
-    ``sim2`` and ``sim6`` are the paper's 2- and 6-group settings (4000 x 20000); append a size,
-    e.g. ``sim2:1000x2000``, for a smaller run. Simulated data keep their pre-dropout counts in
-    ``layers['truth']``, used only for scoring.
-    """
-    m = _SIM.match(spec)
-    if m:
-        from ..simulate import simulate_splat
-
-        n_groups = int(m.group(1))
-        n_cells, n_genes = (int(m.group(2)), int(m.group(3))) if m.group(2) else SIM_DEFAULT_SIZE
-        adata = simulate_splat(n_cells=n_cells, n_genes=n_genes, n_groups=n_groups, random_state=0)
-        adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
-        return Dataset(spec.replace(":", "_"), adata, GROUP_KEY, simulated=True)
-    from ..io import read_input
-
-    path = Path(spec)
-    adata = read_input(path)
-    if TRUTH_LAYER in adata.layers:  # read_input drops layers; keep a simulated truth if present
-        adata.layers[TRUTH_LAYER] = sp.csr_matrix(ad.read_h5ad(path).layers[TRUTH_LAYER])
-    label = next((k for k in label_keys if k in adata.obs), None)
-    name = path.name.removesuffix(".gz").removesuffix(".h5ad").removesuffix(".h5")
-    return Dataset(name, adata, label, simulated=TRUTH_LAYER in adata.layers)
-
-
 def resolve_methods(names: Iterable[str | Method]) -> list[Method]:
     out: list[Method] = []
     for n in names:
@@ -129,189 +75,6 @@ def resolve_methods(names: Iterable[str | Method]) -> list[Method]:
     return [m for m in out if not (m.name in seen or seen.add(m.name))]
 
 
-# --------------------------------------------------------------------------- running a method
-
-
-class _RssSampler:
-    """Peak resident memory of this process while a block runs (psutil, sampled)."""
-
-    def __init__(self, interval: float = 0.02):
-        import psutil
-
-        self._proc = psutil.Process()
-        self._interval = interval
-        self.peak = self._proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            self._stop.wait(self._interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def _call(method: Method, adata: ad.AnnData, seed: int, k: int, options: dict) -> dict:
-    try:
-        t0 = time.perf_counter()
-        out, embedding, extras = method(adata, seed=seed, k=k, with_embedding=True, **options)
-        res = {"status": "ok", "wall_s": time.perf_counter() - t0, "out": out, "extras": extras}
-        return res if embedding is None else {**res, "embedding": embedding}
-    except MethodUnavailable as exc:
-        return {"status": "skipped", "reason": exc.reason}
-    except Exception as exc:
-        return {
-            "status": "failed",
-            "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
-            "traceback": traceback.format_exc(),
-        }
-
-
-def _peak_rss_mb(resource) -> float:
-    """Peak resident memory of this process's own address space.
-
-    VmHWM from /proc/self/status (Linux): the kernel's high-water mark, reset at exec. Not
-    ``ru_maxrss``: after fork+exec that also carries the pre-exec (forked parent's) peak.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _child(conn, method: Method, in_path: str, out_path: str, seed: int, k: int, options: dict):
-    import resource
-
-    warnings.filterwarnings("ignore")
-    adata = ad.read_h5ad(in_path)
-    rss0 = _rss_mb()
-    res = _call(method, adata, seed, k, options)
-    if res["status"] == "ok":
-        out = res.pop("out")
-        if sp.issparse(out):
-            sp.save_npz(out_path + ".npz", sp.csr_matrix(out), compressed=False)
-            res["path"] = out_path + ".npz"
-        else:
-            np.save(out_path + ".npy", np.asarray(out, dtype=np.float32))
-            res["path"] = out_path + ".npy"
-        if res.get("embedding") is not None:
-            np.save(out_path + "_embedding.npy", res.pop("embedding"))
-            res["embedding_path"] = out_path + "_embedding.npy"
-        extra_paths = {}
-        for name, layer in res.pop("extras").items():
-            extra_paths[name] = f"{out_path}_extra_{name}.npy"
-            np.save(extra_paths[name], np.asarray(layer, dtype=np.float32))
-        res["extra_paths"] = extra_paths
-    res["rss_start_mb"] = rss0
-    res["peak_rss_mb"] = _peak_rss_mb(resource)
-    conn.send(res)
-    conn.close()
-
-
-def run_isolated(
-    method: Method, in_path: Path, workdir: Path, seed: int, k: int, options: dict,
-    timeout_s: float | None = None,
-) -> dict:  # fmt: skip
-    """Run one method in a fresh spawned process; returns status, times, memory and output."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    out_path = str(workdir / f"out_{method.name}")
-    proc = ctx.Process(
-        target=_child, args=(child, method, str(in_path), out_path, seed, k, options), daemon=True
-    )
-    proc.start()
-    child.close()
-    res: dict | None = None
-    deadline = None if not timeout_s else time.monotonic() + timeout_s
-    try:
-        while True:
-            wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            if parent.poll(wait):
-                try:
-                    res = parent.recv()
-                except EOFError:
-                    res = None
-                break
-            if not proc.is_alive():
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                proc.terminate()
-                proc.join(10)
-                return {"status": "failed", "reason": f"timeout after {timeout_s:g} s"}
-    except BaseException:  # Ctrl-C or SIGTERM: the method's process must not outlive us
-        proc.terminate()
-        proc.join(10)
-        raise
-    proc.join(30)
-    if res is None:
-        return {"status": "failed", "reason": f"process died (exit code {proc.exitcode})"}
-    if res["status"] == "ok":
-        p = res.pop("path")
-        res["out"] = sp.load_npz(p).tocsr() if p.endswith(".npz") else np.load(p)
-        os.unlink(p)
-        if "embedding_path" in res:
-            p = res.pop("embedding_path")
-            res["embedding"] = np.load(p)
-            os.unlink(p)
-        res["extras"] = {}
-        for name, p in res.pop("extra_paths", {}).items():
-            res["extras"][name] = np.load(p)
-            os.unlink(p)
-    return res
-
-
-def run_in_process(method: Method, adata: ad.AnnData, seed: int, k: int, options: dict) -> dict:
-    rss0 = _rss_mb()
-    with _RssSampler() as sampler:
-        res = _call(method, adata, seed, k, options)
-    res["rss_start_mb"] = rss0
-    res["peak_rss_mb"] = sampler.peak / 2**20
-    return res
-
-
-# --------------------------------------------------------------------------- markers and caches
-
-
-def marker_genes(adata: ad.AnnData, labels: np.ndarray, n: int = N_MARKERS) -> list[str]:
-    """Top ``n`` marker genes per label (t-test on log-normalized counts of the ORIGINAL data)."""
-    import scanpy as sc
-
-    tmp = ad.AnnData(
-        X=log_normalize(adata.X), obs=pd.DataFrame({"label": pd.Categorical(labels.astype(str))})
-    )
-    tmp.obs_names = adata.obs_names
-    tmp.var_names = adata.var_names
-    counts = tmp.obs["label"].value_counts()
-    tmp = tmp[tmp.obs["label"].isin(counts.index[counts >= 2])].copy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sc.tl.rank_genes_groups(tmp, "label", method="t-test", n_genes=n)
-    names = tmp.uns["rank_genes_groups"]["names"]
-    genes: list[str] = []
-    for group in names.dtype.names:
-        for g in names[group][:n]:
-            if g not in genes:
-                genes.append(str(g))
-    return genes
-
-
 def _save_cache(path: Path, pcs: np.ndarray | None, expr, gene_idx: np.ndarray | None):
     path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, np.ndarray] = {}
@@ -321,9 +84,6 @@ def _save_cache(path: Path, pcs: np.ndarray | None, expr, gene_idx: np.ndarray |
         block = expr[:, gene_idx]
         data["markers"] = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
     np.savez_compressed(path, **data)
-
-
-# --------------------------------------------------------------------------- the benchmark
 
 
 def _row_key(row: dict) -> tuple:
@@ -527,14 +287,6 @@ def embedding_clustering(embedding, labels, seed: int, cfg) -> dict:
     scores = M.clustering_metrics(None, labels, seed=seed, leiden=cfg.leiden, pcs=embedding)
     keys = ("ari_kmeans", "nmi_kmeans", "ari_leiden", "nmi_leiden")
     return {f"{k}_embedding": scores[k] for k in keys if k in scores}
-
-
-def _resources(res: dict) -> dict:
-    row = {"status": res["status"], "reason": res.get("reason")}
-    for key in ("wall_s", "peak_rss_mb", "rss_start_mb"):
-        if key in res:
-            row[key] = float(res[key])
-    return row
 
 
 def _summary(row: dict) -> str:

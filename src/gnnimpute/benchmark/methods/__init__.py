@@ -3,7 +3,7 @@
 Every method is ``run(adata, *, seed, k, **options) -> matrix`` where ``adata`` holds only the
 (masked) raw counts in X plus cell and gene names, and the returned matrix (dense or sparse,
 cells x genes) is in *normalized-count space*: cell i scaled by s_i = median(L) / L_i, L_i the
-cell's total in ``adata.X`` (``gnnimpute.norm.size_factors``). A method whose package cannot be
+cell's total in ``adata.X`` (``gnnimpute.data.norm.size_factors``). A method whose package cannot be
 imported raises ``MethodUnavailable(reason)``; the benchmark records it as skipped with that
 reason, never drops it silently.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ...norm import scale_rows, size_factors
+from ...data.norm import scale_rows, size_factors
 
 
 def counts(adata) -> sp.csr_matrix:

@@ -1,0 +1,1 @@
+"""The cell graph: PCA, the kNN edges, and the neighbours' level."""

@@ -1,0 +1,1 @@
+"""The model: encoder inputs, sparse graph attention, and the autoencoder."""
