@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 import gnnimpute
+from gnnimpute.benchmark import clustering as C
 from gnnimpute.benchmark import metrics as M
 from gnnimpute.benchmark.datasets import load_dataset
 from gnnimpute.benchmark.mask import make_mask_pair, make_split_pair, method_input
@@ -82,12 +83,12 @@ COLUMNS = [
 def _score_mask(out, truth, masked, labels, seed) -> dict:
     info = truth.uns["mask"]
     row = M.mask_metrics(out, truth.X, masked.X, info["rows"], info["cols"])
-    row.update(M.clustering_metrics(out, labels, seed=seed))
+    row.update(C.clustering_metrics(out, labels, seed=seed))
     return row
 
 
 def _score_embedding(z, labels, seed) -> dict:
-    return M.clustering_metrics(None, labels, seed=seed, pcs=np.asarray(z, dtype=np.float32))
+    return C.clustering_metrics(None, labels, seed=seed, pcs=np.asarray(z, dtype=np.float32))
 
 
 def neighbourhood_share(counts, seed: int, k: int = 15) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from gnnimpute.benchmark import clustering as C
 from gnnimpute.benchmark import metrics as M
 from gnnimpute.benchmark.mask import make_mask_pair, make_split_pair
 
@@ -123,7 +124,7 @@ def _blobs(n=60, g=30, seed=0):
 
 def test_clustering_metrics_recover_separated_groups():
     X, labels = _blobs()
-    r = M.clustering_metrics(X, labels, seed=0, n_pcs=10)
+    r = C.clustering_metrics(X, labels, seed=0, n_pcs=10)
     assert r["n_labels"] == 3
     assert r["ari_kmeans"] == pytest.approx(1.0)
     assert r["nmi_kmeans"] == pytest.approx(1.0)

@@ -56,63 +56,40 @@ def impute(
 ) -> ad.AnnData:
     """Impute dropout in a cells x genes count matrix with a graph autoencoder.
 
-    The model learns only from these counts: it hides observed entries and learns to predict them.
-    No QC happens here (see `gnnimpute.data.qc`), so every cell and gene is kept in order.
+    It learns only from these counts, by hiding observed entries and predicting them. There is
+    no QC here (`gnnimpute.data.qc`): every cell and gene is kept, in order.
 
     Parameters
     ----------
-    adata
-        Raw counts in `X` (or in `layers[layer]`); the input layer is never changed.
-    qc_summary
-        What a QC step before this call kept (`gnnimpute.data.qc`); recorded in `uns`.
-    preset, options, option_values
-        The options, one object per concern (`gnnimpute.options`: graph, model, training,
-        output): `options` (or the defaults), then the named preset's values (`gnnimpute.presets`,
-        e.g. "paper"), then any option given by name, e.g. `epochs=50`; the last one wins. Each
-        option is described in `gnnimpute.options`.
+    adata, qc_summary
+        Raw counts in `X` (or `layers[layer]`), never changed; what a QC step before this call
+        kept (`gnnimpute.data.qc`), recorded in `uns`.
+    options, preset, option_values
+        `options` (`gnnimpute.options`, where each option is described; default: the defaults),
+        then a preset's values (`gnnimpute.presets`), then options by name (`epochs=50`).
     copy
-        Annotate and return a copy instead of `adata` itself.
-    layers
-        Which dense layers to write (`gnnimpute.output.layers`): names among "gnnimpute",
-        "level", "detection" and "expected" (level x P(detected)), as a sequence or a
-        comma-separated string, or "all". None (the default here) writes the layers of the
-        decoder: all three of the hurdle decoder's. The command line writes only "gnnimpute"
-        unless told. Each costs 4 bytes per cell x gene; values do not depend on the choice.
-    embedding_key
-        The `obsm` key of the embedding: "auto" is 'X_' + `key_added`; None or "none" writes
-        no embedding.
+        Annotate and return a copy, not `adata` itself.
+    layers, embedding_key
+        The dense layers written (`gnnimpute.output.layers`: "gnnimpute", "level", "detection",
+        "expected" or "all"; None: the decoder's own, all three of the hurdle's), 4 bytes per
+        cell x gene each; the `obsm` key of the embedding ("auto": 'X_' + `key_added`; None: none).
     stream_to
-        If set, write the annotated AnnData to this .h5ad (replacing it), with the dense layers
-        produced and written one cell chunk at a time; they are then not kept in `adata`.
+        Write the result to this .h5ad, the dense layers one cell chunk at a time (not kept).
 
     Returns
     -------
-    The annotated AnnData, with
-    `layers[key_added]`: imputed values, float32, in normalized-count space (cell i scaled by
-    median(L) / L_i, L_i its total counts);
-    `layers[key_added + '_detection']`, `layers[key_added + '_level']` (hurdle decoder):
-    P(detected) in [0, 1] and the level (>= 0, normalized counts);
-    (each as chosen by `layers`; `key_added + '_expected'`, level x P(detected), on request);
-    `obsm['X_' + key_added]` (or `embedding_key`): the bottleneck embedding (cells x hidden[1]);
-    `uns[key_added]`: params, seed, versions, per-epoch losses, QC summary and wall time.
+    `adata` with float32 layers in normalized-count space (each cell scaled to the median total),
+    the embedding in `obsm`, and the params, losses and QC summary in `uns` (docs/output.md).
     """
     start = time.perf_counter()
     opts = build_options(options, preset, **option_values)
     written = parse_layers(layers, opts.model.decoder)
+    layout = (key_added, written)  # the layers' names and which of them are written
     obsm_key = resolve_embedding_key(embedding_key, key_added)
-    if copy:
-        adata = adata.copy()
-    counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
-    k = opts.graph.k
-    validate_counts(
-        ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1,
-        why=f"k + 1 for the kNN graph, k={k} (--k)",
-    )  # fmt: skip
+    adata = adata.copy() if copy else adata
+    counts = _checked_counts(adata, layer, opts.graph.k, allow_non_integer)
     detection_k = effective_detection_k(opts.graph.detection_k, counts.shape[0])
-    if threads:
-        torch.set_num_threads(int(threads))
-    torch.manual_seed(random_state)
-    dev = resolve_device(device)
+    dev = _start_torch(device, threads, random_state)
     config = _train_config(opts, counts, dev, len(written), stream_to is not None, progress)
     data = _prepare(counts, opts, detection_k, dev, random_state, progress)
     model = _model_for(data, opts.model).to(dev)
@@ -120,30 +97,48 @@ def impute(
     with stage("training", progress):
         result = fit(model, data.inputs, ei, data.target, config, seed=random_state)
     with stage("prediction", progress):
-        predict_draws = opts.output.predict_draws
-        zs, embedding = encode_draws(
-            model, data.inputs, ei, observed=data.target,
-            hide_rate=config.hidden_share if predict_draws else 0.0, draws=predict_draws,
-            seed=random_state,
-        )  # fmt: skip
-    dense_chunk = _LayerMaker(model, zs, embedding, data, opts.output, key_added, written)
+        chunks = _LayerMaker.predict(model, data, ei, config, opts, random_state, layout)
     if stream_to is None:
         with stage("output", progress):
-            adata.layers.update(fill_layers(dense_chunk, counts.shape[0]))
+            adata.layers.update(fill_layers(chunks, counts.shape[0]))
     if obsm_key is not None:
-        adata.obsm[obsm_key] = embedding
-    adata.uns[key_added] = {
-        "params": _recorded_params(
-            opts,
-            config,
-            layer=layer,
-            device=str(dev),
-            allow_non_integer=allow_non_integer,
-            n_input=data.inputs.n_features,
-            detection_k=detection_k,
-            detection_k_requested=opts.graph.detection_k,
-        ),
-        "seed": random_state,
+        adata.obsm[obsm_key] = chunks.embedding
+    adata.uns[key_added] = _annotation(
+        _recorded_params(opts, config, layer=layer, device=str(dev), detection_k=detection_k,
+                         allow_non_integer=allow_non_integer, n_input=data.inputs.n_features),
+        random_state, result, data, qc_summary, start,
+    )  # fmt: skip
+    if stream_to is not None:
+        with stage("write", progress):
+            write_h5ad_streamed(
+                adata, stream_to, chunks, compression=stream_compression, force=True
+            )
+    return adata
+
+
+def _start_torch(device: str, threads: int | None, random_state: int) -> torch.device:
+    """Threads and the seed set before anything draws, and the device resolved."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(random_state)
+    return resolve_device(device)
+
+
+def _checked_counts(adata, layer, k: int, allow_non_integer: bool) -> sp.csr_matrix:
+    """The counts to impute, as float32 CSR, refused before any work if they are not counts."""
+    counts = sp.csr_matrix(adata.layers[layer] if layer is not None else adata.X, dtype=np.float32)
+    validate_counts(
+        ad.AnnData(X=counts), allow_non_integer=allow_non_integer, min_cells=k + 1,
+        why=f"k + 1 for the kNN graph, k={k} (--k)",
+    )  # fmt: skip
+    return counts
+
+
+def _annotation(params: dict, seed: int, result, data, qc_summary: dict | None, start: float):
+    """`uns[key_added]`: what was run, on what, and how the training went."""
+    return {
+        "params": params,
+        "seed": seed,
         "versions": _versions(),
         "history": {key: np.asarray(v, dtype=np.float64) for key, v in result.history.items()},
         "best_epoch": result.best_epoch,
@@ -155,12 +150,6 @@ def impute(
         "wall_seconds": time.perf_counter() - start,
         "normalization": "layers are counts x median(L)/L_i, L_i the cell's total counts in X",
     }
-    if stream_to is not None:
-        with stage("write", progress):
-            write_h5ad_streamed(
-                adata, stream_to, dense_chunk, compression=stream_compression, force=True
-            )
-    return adata
 
 
 def _train_config(
@@ -263,6 +252,16 @@ class _LayerMaker:
             NeighbourLevel(data.target, data.neighbors) if output.level_mix > 0 else None
         )
 
+    @classmethod
+    def predict(cls, model, data: _Prepared, ei, config, opts, seed: int, layout):
+        """Encode the draws the output averages over (see `OutputOptions.predict_draws`)."""
+        draws = opts.output.predict_draws
+        zs, embedding = encode_draws(
+            model, data.inputs, ei, observed=data.target, draws=draws,
+            hide_rate=config.hidden_share if draws else 0.0, seed=seed,
+        )  # fmt: skip
+        return cls(model, zs, embedding, data, opts.output, *layout)
+
     def __call__(self, rows: slice) -> dict[str, np.ndarray]:
         level, detection = decode_layers(self.model, self.zs, rows)
         mix, key = self.output.level_mix, self.key
@@ -301,6 +300,7 @@ def _recorded_params(opts: ImputeOptions, config: TrainConfig, **resolved) -> di
         "hidden": list(opts.model.hidden),
         "preset": opts.preset,
         "threads": torch.get_num_threads(),
+        "detection_k_requested": opts.graph.detection_k,
         **resolved,
     }
     return {name: value for name, value in params.items() if value is not None}

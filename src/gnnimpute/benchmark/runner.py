@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from .._constants import TRUTH_LAYER
 from ..data.norm import scale_rows, size_factors
 from ..errors import InputError
+from . import clustering as C
 from . import metrics as M
 from .datasets import DEFAULT_LABEL_KEYS, Dataset, load_dataset, marker_genes
 from .isolation import _resources, run_in_process, run_isolated
@@ -175,8 +176,8 @@ class _Runner:
             norm = scale_rows(adata.X, size_factors(adata.X))
             pcs = None
             if labels is not None:
-                pcs = M.log_pca(norm, seed=0)
-                ref.update(M.clustering_metrics(norm, labels, seed=0, leiden=cfg.leiden, pcs=pcs))
+                pcs = C.log_pca(norm, seed=0)
+                ref.update(C.clustering_metrics(norm, labels, seed=0, leiden=cfg.leiden, pcs=pcs))
             if cfg.plots:
                 _save_cache(cache / "unmasked.npz", pcs, norm, gene_idx)
             self.emit(ref)
@@ -230,9 +231,9 @@ class _Runner:
                             scored.update(M.truth_metrics(out, truth.layers[TRUTH_LAYER], truth.X))
                         pcs = None
                         if labels is not None:
-                            pcs = M.log_pca(out, seed=seed)
+                            pcs = C.log_pca(out, seed=seed)
                             scored.update(
-                                M.clustering_metrics(
+                                C.clustering_metrics(
                                     out, labels, seed=seed, leiden=self.cfg.leiden, pcs=pcs
                                 )
                             )
@@ -284,7 +285,7 @@ def _outputs(method: Method, res: dict) -> list[tuple[str, object]]:
 
 def embedding_clustering(embedding, labels, seed: int, cfg) -> dict:
     """Clustering scores of a method's own embedding (k-means and Leiden on it directly)."""
-    scores = M.clustering_metrics(None, labels, seed=seed, leiden=cfg.leiden, pcs=embedding)
+    scores = C.clustering_metrics(None, labels, seed=seed, leiden=cfg.leiden, pcs=embedding)
     keys = ("ari_kmeans", "nmi_kmeans", "ari_leiden", "nmi_leiden")
     return {f"{k}_embedding": scores[k] for k in keys if k in scores}
 
