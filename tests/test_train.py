@@ -527,9 +527,9 @@ def test_decoding_in_cache_sized_blocks_changes_nothing(monkeypatch):
     torch.testing.assert_close(torch.as_tensor(prob), expected_prob)
 
 
-def test_pinned_validation_entries_give_the_unpinned_loss():
-    """Validation keeps where its entries fall in its gene batch; the loss is the same, and other
-    entries (or a view of the loss) never get the pinned ones."""
+def test_pinned_validation_batch_gives_the_unpinned_loss():
+    """Validation pins where its entries fall in its gene batch: the loss is the same, and a
+    restricted loss has caches of its own (a parent's pin, tensors or zeros are never served)."""
     from gnnimpute.training.loss import cells_view
 
     t = _target(seed=6, shape=(40, 30))
@@ -541,20 +541,19 @@ def test_pinned_validation_entries_give_the_unpinned_loss():
     idx = torch.as_tensor(e.val)
     with torch.no_grad():
         plain = float(loss(model, h, idx, genes, weights))
-        loss.pin_entries(idx, genes, weights)
-        assert float(loss(model, h, idx, genes, weights)) == plain
-        other = torch.as_tensor(e.train[:20])
-        fresh = GeneBatchLoss(e, t, batch_size=12, device=CPU, detection_weight=1.0)
-        assert float(loss(model, h, other, genes, weights)) == float(
-            fresh(model, h, other, genes, weights)
-        )
-    # a view (its own entries) called with the very objects the parent pinned finds its own
+        batch = loss.pin(idx, genes, weights)
+        assert float(loss.score(model, h, batch)) == plain
+        assert float(loss.score(model, h, batch)) == plain  # scored again: the same
     first = torch.arange(10)
+    pattern = sp.csr_matrix(t != 0, dtype=np.float32)
     with torch.no_grad():
-        loss.pin_entries(first, genes, weights)
-        pattern = sp.csr_matrix(t != 0, dtype=np.float32)
-        view = cells_view(loss, e, e.val, np.arange(40), 40, pattern=pattern, share=0.2)
-        unpinned = cells_view(fresh, e, e.val, np.arange(40), 40, pattern=pattern, share=0.2)
+        loss.pin_zeros(genes)
+        loss(model, h, first, genes, weights)  # the parent's device tensors are built now
+        fresh = GeneBatchLoss(e, t, batch_size=12, device=CPU, detection_weight=1.0)
+        view = cells_view(loss, e, e.val[:25], np.arange(40), 40, pattern=pattern, share=0.2)
+        unused = cells_view(fresh, e, e.val[:25], np.arange(40), 40, pattern=pattern, share=0.2)
+        assert view._entry_tensors is None and view._pinned_zeros is None
         got = float(view(model, h, first, genes, weights))
-        assert got == float(unpinned(model, h, first, genes, weights))
+        assert got == float(unused(model, h, first, genes, weights))
         assert got != float(loss(model, h, first, genes, weights))
+        assert view.entries is not loss.entries and loss.entries is e  # the parent is unchanged

@@ -44,9 +44,8 @@ class Validation:
             self.loss_fn, val = view, np.arange(view.entries.rows.size)
             self.cells = torch.as_tensor(sample, device=loss_fn.device)
         self.idx = torch.as_tensor(val, device=loss_fn.device)  # moved once, not per epoch
-        self.genes, self.weights = genes, weights
         self.loss_fn.pin_zeros(genes)
-        self.loss_fn.pin_entries(self.idx, genes, weights)
+        self.batch = self.loss_fn.pin(self.idx, genes, weights)
 
     @torch.no_grad()
     def __call__(self, model: GNNImputeModel) -> float:
@@ -54,7 +53,7 @@ class Validation:
         model.eval()
         z = model.encode(self.x, self.edge_index)
         h = model.decode_hidden(z if self.cells is None else z[self.cells])
-        loss = float(self.loss_fn(model, h, self.idx, self.genes, self.weights))
+        loss = float(self.loss_fn.score(model, h, self.batch))
         model.train(was_training)
         return loss
 

@@ -48,8 +48,6 @@ class GeneBatchLoss:
         # Hurdle decoder: weight of the detection cross-entropy, on the level loss's scale.
         self.detection_coef = detection_weight * level_scale(entries.cols, entries.values, n_genes)
         self.device = device
-        # share of observed non-zeros hidden in the scored input; None: idx's share of entries
-        self.hidden_share: float | None = None
         batch_size = min(batch_size, n_genes)
         mass = np.bincount(
             entries.cols, weights=entries.values.astype(np.float64) ** 2, minlength=n_genes
@@ -58,10 +56,24 @@ class GeneBatchLoss:
         self.fixed = np.sort(np.argsort(-mass, kind="stable")[:n_fixed])
         self.others = np.setdiff1d(np.arange(n_genes), self.fixed)
         self.n_sampled = batch_size - n_fixed
-        self._entry_tensors: tuple | None = None  # (entries, rows, cols, values) on the device
-        self._pattern_tensors: tuple | None = None  # (observed, CSC indptr, CSC row indices)
-        self._pinned_zeros: tuple | None = None  # (observed, genes, zeros) kept by pin_zeros
-        self._pinned_entries: tuple | None = None  # ((entries, idx, genes, weights), found)
+        self._bind(entries, self.observed, None)
+
+    def _bind(self, entries, observed: sp.spmatrix | None, hidden_share: float | None) -> None:
+        """Set what this loss scores, with caches of its own: nothing built for one entry set or
+        zero pattern is ever served to another."""
+        self.entries, self.observed = entries, observed
+        # share of observed non-zeros hidden in the scored input; None: idx's share of entries
+        self.hidden_share = hidden_share
+        self._entry_tensors: tuple | None = None  # (rows, cols, values) on the device
+        self._pattern_tensors: tuple | None = None  # (CSC indptr, CSC row indices) on the device
+        self._pinned_zeros: tuple | None = None  # (genes, zeros) kept by pin_zeros
+
+    def restrict(self, entries, observed: sp.spmatrix | None, hidden_share: float) -> GeneBatchLoss:
+        """This loss (its gene batches, weights and coefficients) on other entries and zero
+        pattern: a mini-batch's seeds or a sample of cells, rows renumbered by the caller."""
+        restricted = copy.copy(self)  # the settings are shared and never changed
+        restricted._bind(entries, observed, hidden_share)
+        return restricted
 
     @classmethod
     def for_config(cls, entries: ObservedEntries, target: sp.csr_matrix, config, device):
@@ -98,12 +110,17 @@ class GeneBatchLoss:
         weights: np.ndarray,
     ) -> torch.Tensor:
         """Loss at entries `idx` (host array, or a tensor already on the device) for a gene batch."""
-        pinned = self._pinned_entries
-        key = (self.entries, idx, genes, weights)  # a view replaces `entries`: no pin of its own
-        if pinned is not None and all(a is b for a, b in zip(pinned[0], key, strict=True)):
-            genes_t, gene_w, rows, cols, values, w, n_idx = pinned[1]
-        else:
-            genes_t, gene_w, rows, cols, values, w, n_idx = self._batch_entries(idx, genes, weights)
+        return self.score(model, h, self.pin(idx, genes, weights))
+
+    def pin(self, idx, genes: np.ndarray, weights: np.ndarray) -> PinnedBatch:
+        """Where entries `idx` fall in a gene batch, found once: validation scores the same batch
+        every epoch, and finding it again took ~5 ms of a Baron epoch."""
+        return PinnedBatch(genes, *self._batch_entries(idx, genes, weights))
+
+    def score(self, model, h: torch.Tensor, batch: PinnedBatch) -> torch.Tensor:
+        """The loss on a batch found by `pin`."""
+        genes_t, gene_w, rows, cols, values, w, n_idx = batch.tensors
+        genes = batch.genes
         if self.zero_coef > 0:  # the zero term reads the whole block
             out = model.decode_genes(h, genes_t)
             predicted = out[rows, cols]
@@ -149,22 +166,14 @@ class GeneBatchLoss:
         values = all_values[idx][keep]
         return genes_t, gene_w, all_rows[idx][keep].long(), cols, values, gene_w[cols], idx.numel()
 
-    def pin_entries(self, idx, genes: np.ndarray, weights: np.ndarray) -> None:
-        """Keep where validation's entries fall in its gene batch: the same every epoch, and
-        finding them again took ~5 ms of a Baron epoch. Used while the very same objects come."""
-        key = (self.entries, idx, genes, weights)
-        self._pinned_entries = (key, self._batch_entries(idx, genes, weights))
-
     def _entries_on_device(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """rows, cols, values as tensors: shared memory on the CPU, one copy per entry set on a GPU."""
-        cached = self._entry_tensors
-        if cached is None or cached[0] is not self.entries:
+        if self._entry_tensors is None:
             e = self.entries
-            tensors = tuple(
+            self._entry_tensors = tuple(
                 torch.as_tensor(a, device=self.device) for a in (e.rows, e.cols, e.values)
             )
-            self._entry_tensors = cached = (e, *tensors)
-        return cached[1:]
+        return self._entry_tensors
 
     def pin_zeros(self, genes: np.ndarray) -> None:
         """Keep the zero pattern of a gene batch that is scored every epoch (validation's), when
@@ -172,13 +181,13 @@ class GeneBatchLoss:
         needed = self.observed is not None and (self.zero_coef > 0 or self.detection_coef > 0)
         if needed and self.observed.shape[0] * len(genes) <= PINNED_ZEROS_MAX:
             zeros = self._observed_zeros(torch.as_tensor(genes, device=self.device))
-            self._pinned_zeros = (self.observed, np.array(genes), zeros)
+            self._pinned_zeros = (np.array(genes), zeros)
 
     def _pinned(self, genes: np.ndarray) -> torch.Tensor | None:
         """The pinned zero pattern when `genes` is its batch (compared on the host: no GPU sync)."""
         pinned = self._pinned_zeros
-        if pinned is not None and pinned[0] is self.observed and np.array_equal(pinned[1], genes):
-            return pinned[2]
+        if pinned is not None and np.array_equal(pinned[0], genes):
+            return pinned[1]
         return None
 
     def _observed_zeros(self, genes: torch.Tensor) -> torch.Tensor:
@@ -192,16 +201,21 @@ class GeneBatchLoss:
         cpu = self.device.type == "cpu"
         if cpu and self.observed.format != "csc":  # a view's rows (mini-batch, cell sample)
             return 1.0 - torch.as_tensor(self.observed[:, genes.numpy()].toarray())
-        cached = self._pattern_tensors
-        if cached is None or cached[0] is not self.observed:
+        if self._pattern_tensors is None:
             csc = self.observed.tocsc()  # no copy when it is one already
-            cached = self._pattern_tensors = (
-                self.observed,
+            self._pattern_tensors = (
                 torch.as_tensor(csc.indptr.astype(np.int64), device=self.device),
                 torch.as_tensor(csc.indices, device=self.device),
             )
-        n_rows = self.observed.shape[0]
-        return scatter_zeros(cached[1], cached[2], genes, n_rows)
+        indptr, row_index = self._pattern_tensors
+        return scatter_zeros(indptr, row_index, genes, self.observed.shape[0])
+
+
+class PinnedBatch:
+    """A gene batch and the entries that fall in it, as tensors (`GeneBatchLoss.pin`)."""
+
+    def __init__(self, genes: np.ndarray, *tensors):
+        self.genes, self.tensors = genes, tensors
 
 
 def scatter_zeros(
@@ -248,12 +262,9 @@ def batch_view(loss_fn, entries, idx: np.ndarray, local: np.ndarray, *, seeds, p
     `share` of non-zeros hidden across all cells, as in full-batch training. `zero_term`: the
     caller scores the zeros of its cells as full batch does (a cell sample), so zero_weight works.
     """
-    view = copy.copy(loss_fn)
-    view.entries = _Entries(local[entries.rows[idx]], entries.cols[idx], entries.values[idx])
-    view.observed = pattern[seeds] if pattern is not None else None
-    view.hidden_share = share
     if loss_fn.zero_coef > 0 and not zero_term:
         raise InputError(
             "mini-batch training does not support zero_weight > 0 yet; use --batch-cells 0"
         )
-    return view
+    restricted = _Entries(local[entries.rows[idx]], entries.cols[idx], entries.values[idx])
+    return loss_fn.restrict(restricted, pattern[seeds] if pattern is not None else None, share)
