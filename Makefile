@@ -65,7 +65,7 @@ readme-results: setup
 # Fuzz every reader (h5ad, 10x h5, 10x folder, csv, tsv.gz) for FUZZ_SECONDS each (CI runs 3 s).
 FUZZ_SECONDS ?= 600
 fuzz: setup
-	PYTHONFAULTHANDLER=1 FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_fuzz_readers.py::test_fuzz_reader -s -q -p no:cacheprovider
+	PYTHONFAULTHANDLER=1 FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/data/test_fuzz_readers.py::test_fuzz_reader -s -q -p no:cacheprovider
 
 # Scale benchmark (hours on 2 cores): 10k-100k PBMC-resampled cells x 2k genes and 100k x ~15k
 # Baron-resampled; writes docs/scale.json, docs/scale_table.md, docs/scale.png and the table in docs/scale.md.

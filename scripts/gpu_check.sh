@@ -51,7 +51,7 @@ sys.exit(rc)' "$OUT/$name.rss" _ timeout "$budget" "$@" >"$OUT/$name.log" 2>&1
   summary "$name	$wall	$rss	$gpu	$rc"
 }
 
-run_step gpu_tests "$PY" -m pytest -q -m gpu tests/test_scale.py -p no:cacheprovider
+run_step gpu_tests "$PY" -m pytest -q -m gpu tests -p no:cacheprovider
 run_step baron_cuda "$PY" -m gnnimpute.cli impute "$DATA/baron_mouse_pancreas.h5ad" \
   "$OUT/baron.h5ad" --device cuda --seed 0 --force
 "$PY" - "$OUT/baron.h5ad" <<'EOF' 2>/dev/null | tee -a "$OUT/log.txt"

@@ -1,6 +1,4 @@
-"""Scale features on small data: streamed output, memory guard, mini-batches, approximate kNN."""
-
-import logging
+"""Mini-batch training over 2-hop subgraphs: the same loss and accuracy as full batch."""
 
 import anndata as ad
 import numpy as np
@@ -13,95 +11,8 @@ import gnnimpute.graph.knn as graph
 from gnnimpute.benchmark.mask import mask_counts
 from gnnimpute.data.norm import scale_rows, size_factors
 from gnnimpute.errors import InputError
-from gnnimpute.memory import estimate_peak, parse_size
 from gnnimpute.nn.model import GNNImputeModel
-from gnnimpute.output.stream_write import fill_layers, should_stream, write_h5ad_streamed
-from gnnimpute.progress import EpochReporter
 from gnnimpute.training.minibatch import SubgraphBatches, _ranges, resolve_batch_cells
-
-
-def _counts(sim_adata):
-    return ad.AnnData(X=sim_adata.X.copy(), obs=sim_adata.obs.copy(), var=sim_adata.var.copy())
-
-
-def test_streamed_output_equals_in_memory_output(sim_adata, tmp_path):
-    path = tmp_path / "out.h5ad"
-    kept = gnnimpute.impute(_counts(sim_adata), **{**FAST, "epochs": 3})
-    streamed = gnnimpute.impute(_counts(sim_adata), stream_to=str(path), **{**FAST, "epochs": 3})
-    assert "gnnimpute" not in streamed.layers  # never held in memory
-    back = ad.read_h5ad(path)
-    np.testing.assert_array_equal(back.layers["gnnimpute"], kept.layers["gnnimpute"])
-    np.testing.assert_array_equal(back.obsm["X_gnnimpute"], kept.obsm["X_gnnimpute"])
-    assert back.uns["gnnimpute"]["best_epoch"] == kept.uns["gnnimpute"]["best_epoch"]
-    backed = ad.read_h5ad(path, backed="r")
-    np.testing.assert_array_equal(backed.layers["gnnimpute"][5:9], kept.layers["gnnimpute"][5:9])
-    backed.file.close()
-    assert list(tmp_path.iterdir()) == [path]  # the temporary file was renamed, not left behind
-
-
-def test_streamed_writer_is_generic_compressed_and_atomic(tmp_path):
-    n, genes = 1000, 7
-    adata = ad.AnnData(X=np.ones((n, genes), dtype=np.float32))
-    adata.layers["mine"] = np.full((n, genes), 3.0, dtype=np.float32)  # the user's layer stays
-
-    def chunk(rows):
-        base = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
-        return {"a": base + np.zeros((1, genes), np.float32), "b": -base.repeat(genes, 1)}
-
-    path = tmp_path / "x.h5ad"
-    write_h5ad_streamed(adata, path, chunk, rows_per_chunk=128, compression="gzip")
-    back = ad.read_h5ad(path)
-    expected = fill_layers(chunk, n, rows_per_chunk=300)
-    np.testing.assert_array_equal(back.layers["a"], expected["a"])
-    np.testing.assert_array_equal(back.layers["b"], expected["b"])
-    assert back.layers["b"][999, 6] == -999 and back.layers["a"][999, 0] == 999
-    np.testing.assert_array_equal(back.layers["mine"], adata.layers["mine"])
-
-    def failing(rows):
-        if rows.start >= 256:
-            raise RuntimeError("boom")
-        return chunk(rows)
-
-    with pytest.raises(RuntimeError, match="boom"):
-        write_h5ad_streamed(adata, tmp_path / "y.h5ad", failing, rows_per_chunk=128)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5ad"]  # nothing partial left
-    with pytest.raises(InputError, match="exists"):
-        write_h5ad_streamed(adata, path, chunk)
-    with pytest.raises(ValueError, match="7 genes"):
-        write_h5ad_streamed(adata, tmp_path / "z.h5ad", lambda rows: {"a": np.zeros((3, 2))})
-
-
-def test_auto_streaming_threshold():
-    assert not should_stream(10_000, 2_000)  # 80 MB
-    assert should_stream(100_000, 15_000)  # 6 GB
-    assert should_stream(10, 10, choice=True) and not should_stream(10**6, 10**4, choice=False)
-
-
-def test_memory_guard_refuses_with_one_line_advice(sim_adata, monkeypatch):
-    monkeypatch.setenv("GNNIMPUTE_MEMORY_LIMIT", "64M")
-    with pytest.raises(InputError) as err:
-        gnnimpute.impute(_counts(sim_adata), **FAST)
-    msg = str(err.value)
-    assert "\n" not in msg
-    assert msg.startswith("estimated peak memory ") and "exceeds the 0.1 GiB available" in msg
-    assert "--batch-cells" in msg and "--out-chunked" in msg
-
-
-def test_memory_estimate_is_linear_in_cells_and_streaming_helps():
-    sizes = [10_000, 100_000, 1_000_000]
-    est = [estimate_peak(n, 2000, n * 160, batch_cells=0) for n in sizes]
-    grown = [e.total - e.parts["base"] for e in est]  # all but the fixed start-up cost
-    slope = np.polyfit(np.log(sizes), np.log(grown), 1)[0]
-    assert slope == pytest.approx(1.0, abs=1e-6)
-    assert 2 * 1024**3 < est[1].total < 8 * 1024**3  # 100k x 2k: within the issue's 8 GB
-    mini = estimate_peak(100_000, 2000, 100_000 * 160, batch_cells=4096)
-    assert mini.total < 0.6 * est[1].total
-    full = estimate_peak(100_000, 15_000, 150_000_000)
-    streamed = estimate_peak(100_000, 15_000, 150_000_000, streamed=True, batch_cells=4096)
-    assert full.total - streamed.total > 100_000 * 15_000 * 4 * 0.9
-    assert parse_size("8G") == 8 * 1024**3 and parse_size("512MiB") == 512 * 1024**2
-    with pytest.raises(InputError):
-        parse_size("lots")
 
 
 def test_resolve_batch_cells(monkeypatch):
@@ -202,49 +113,6 @@ def test_minibatch_training_is_as_accurate_as_full_batch(sim_adata):
     assert err[40] < 1.25 * err[0], err
 
 
-@pytest.mark.slow  # pynndescent's first call compiles (numba): ~30-60 s
-def test_pynndescent_above_threshold_handles_duplicates(monkeypatch):
-    monkeypatch.setattr(graph, "EXACT_KNN_MAX_CELLS", 10)
-    rng = np.random.default_rng(0)
-    base = rng.normal(size=(60, 5)).astype(np.float32)
-    emb = np.vstack([base, base, np.zeros((30, 5), np.float32)])  # exact duplicates, a tie block
-    nb = graph.knn_indices(emb, 5)
-    assert nb.shape == (150, 5) and nb.min() >= 0 and nb.max() < 150
-    assert not (nb == np.arange(150)[:, None]).any()  # never its own neighbour
-    assert all(len(set(r)) == 5 for r in nb)  # no repeats
-    assert (nb[:60] == np.arange(60, 120)[:, None]).any(axis=1).all()  # a twin is nearest
-
-
-def test_approximate_neighbours_padding_repeats_and_overflow_are_repaired():
-    rng = np.random.default_rng(0)
-    # pynndescent's failure modes, injected: -1 padding, a repeated neighbour, an index past n
-    from sklearn.neighbors import NearestNeighbors
-
-    points = rng.normal(size=(12, 2))
-    exact = NearestNeighbors(n_neighbors=6).fit(points).kneighbors(points, return_distance=False)
-    idx = exact.copy()
-    idx[3, 5] = -1
-    idx[4, 5] = idx[4, 4]
-    idx[5, 2] = 99
-    idx[[0, 1, 2, 6], 1:] = idx[[0, 1, 2, 6], 1:][:, ::-1]  # valid, if oddly ordered: kept
-    fixed = graph._repair_approximate(idx, points, 5)
-    np.testing.assert_array_equal(fixed[[3, 4, 5]], exact[[3, 4, 5]])
-    np.testing.assert_array_equal(fixed[[0, 1, 2, 6]], idx[[0, 1, 2, 6]])  # good rows untouched
-
-
-def test_epoch_reporter_logs_state_and_stops(caplog):
-    reporter = EpochReporter(100, 10, 5, interval=0.05)
-    with caplog.at_level(logging.INFO, logger="gnnimpute"):
-        for epoch in reporter.track(range(1, 4)):
-            reporter.update(epoch, 2.0, 1.5, 1)
-            import time
-
-            time.sleep(0.12)
-    lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("epoch ") and "ETA" in line and "val 1.5" in line for line in lines)
-    assert not reporter._thread.is_alive()
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_full_and_minibatch_training_match_cpu_quality(sim_adata):
@@ -310,12 +178,3 @@ def test_minibatch_early_stopping_restores_weights_validated_in_eval_mode():
         out = model(x, edge_index)[0].numpy()
     mse = np.mean((out[e.rows[e.val], e.cols[e.val]] - e.values[e.val]) ** 2)
     assert np.isclose(mse, best, rtol=1e-4)
-
-
-def test_epoch_reporter_eta_counts_patience_from_the_epoch_it_restarted():
-    """With min_delta, patience runs from the last real gain, which may precede the best epoch."""
-    reporter = EpochReporter(1000, 10, 5, enabled=False)
-    reporter.update(30, 2.0, 1.5, 28)
-    assert "stop at epoch 38 " in reporter.line()
-    reporter.update(30, 2.0, 1.5, 28, patience_from=21)
-    assert "stop at epoch 31 " in reporter.line()
