@@ -18,6 +18,23 @@ FAST_CLI = [
 ]  # fmt: skip
 
 
+def random_target(seed=0, shape=(30, 40)):
+    """A small sparse matrix of normalized-count-like values: Poisson counts times a gene scale."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    x = rng.poisson(0.7, shape).astype(np.float32) * rng.gamma(2, 5, shape[1]).astype(np.float32)
+    return sp.csr_matrix(x)
+
+
+def counts_only(adata):
+    """The counts of a simulation without its truth layer, as a user's input would be."""
+    import anndata as ad
+
+    return ad.AnnData(X=adata.X.copy(), obs=adata.obs.copy(), var=adata.var.copy())
+
+
 def shared_file(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.exists():

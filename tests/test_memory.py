@@ -1,23 +1,18 @@
 """The memory estimate and the guard that refuses runs that cannot fit."""
 
-import anndata as ad
 import numpy as np
 import pytest
-from shared_helpers import FAST
+from shared_helpers import FAST, counts_only
 
 import gnnimpute
 from gnnimpute.errors import InputError
 from gnnimpute.memory import estimate_peak, parse_size
 
 
-def _counts(sim_adata):
-    return ad.AnnData(X=sim_adata.X.copy(), obs=sim_adata.obs.copy(), var=sim_adata.var.copy())
-
-
 def test_memory_guard_refuses_with_one_line_advice(sim_adata, monkeypatch):
     monkeypatch.setenv("GNNIMPUTE_MEMORY_LIMIT", "64M")
     with pytest.raises(InputError) as err:
-        gnnimpute.impute(_counts(sim_adata), **FAST)
+        gnnimpute.impute(counts_only(sim_adata), **FAST)
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.startswith("estimated peak memory ") and "exceeds the 0.1 GiB available" in msg

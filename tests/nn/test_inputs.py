@@ -3,17 +3,12 @@
 import numpy as np
 import scipy.sparse as sp
 import torch
+from shared_helpers import random_target
 
 from gnnimpute.nn.inputs import GeneInput, ProjectedInput
 from gnnimpute.training.entries import ObservedEntries
 
 CPU = torch.device("cpu")
-
-
-def _target(seed=0, shape=(30, 40)):
-    rng = np.random.default_rng(seed)
-    x = rng.poisson(0.7, shape).astype(np.float32) * rng.gamma(2, 5, shape[1]).astype(np.float32)
-    return sp.csr_matrix(x)
 
 
 def test_gene_input_hides_only_the_given_entries():
@@ -60,7 +55,7 @@ def test_sorted_entries_give_the_same_bytes_as_scipys_route():
 
 def test_hiding_on_top_of_a_base_input_hides_both_sets():
     """Training hides its draw on top of validation's input: the same as hiding the union."""
-    t = _target(seed=5, shape=(40, 30))
+    t = random_target(seed=5, shape=(40, 30))
     e = ObservedEntries(t, 0.2, np.random.default_rng(0))
     log_norm = t.copy()
     log_norm.data = np.log1p(log_norm.data)

@@ -1,19 +1,13 @@
 """Prediction: one pass on the complete input, or the mean over inputs that hide entries."""
 
 import numpy as np
-import scipy.sparse as sp
 import torch
+from shared_helpers import random_target
 
 from gnnimpute.nn.inputs import GeneInput
 from gnnimpute.nn.model import GNNImputeModel
 
 CPU = torch.device("cpu")
-
-
-def _target(seed=0, shape=(30, 40)):
-    rng = np.random.default_rng(seed)
-    x = rng.poisson(0.7, shape).astype(np.float32) * rng.gamma(2, 5, shape[1]).astype(np.float32)
-    return sp.csr_matrix(x)
 
 
 def _small_model_and_graph(target):
@@ -39,7 +33,7 @@ def predict(model, inputs, edge_index, **draws):
 
 
 def test_predict_on_the_complete_input_is_one_forward_pass():
-    target = _target()
+    target = random_target()
     model, inputs, edge_index = _small_model_and_graph(target)
     out, z = predict(model, inputs, edge_index)
     with torch.no_grad():
@@ -49,7 +43,7 @@ def test_predict_on_the_complete_input_is_one_forward_pass():
 
 
 def test_predict_with_hiding_averages_inputs_that_hide_observed_entries():
-    target = _target()
+    target = random_target()
     model, inputs, edge_index = _small_model_and_graph(target)
     # hide_rate 1: every draw hides every observed entry, i.e. an all-zero input
     out, _ = predict(model, inputs, edge_index, observed=target, hide_rate=1.0, draws=3)

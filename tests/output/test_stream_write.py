@@ -3,21 +3,19 @@
 import anndata as ad
 import numpy as np
 import pytest
-from shared_helpers import FAST
+from shared_helpers import FAST, counts_only
 
 import gnnimpute
 from gnnimpute.errors import InputError
 from gnnimpute.output.stream_write import fill_layers, should_stream, write_h5ad_streamed
 
 
-def _counts(sim_adata):
-    return ad.AnnData(X=sim_adata.X.copy(), obs=sim_adata.obs.copy(), var=sim_adata.var.copy())
-
-
 def test_streamed_output_equals_in_memory_output(sim_adata, tmp_path):
     path = tmp_path / "out.h5ad"
-    kept = gnnimpute.impute(_counts(sim_adata), **{**FAST, "epochs": 3})
-    streamed = gnnimpute.impute(_counts(sim_adata), stream_to=str(path), **{**FAST, "epochs": 3})
+    kept = gnnimpute.impute(counts_only(sim_adata), **{**FAST, "epochs": 3})
+    streamed = gnnimpute.impute(
+        counts_only(sim_adata), stream_to=str(path), **{**FAST, "epochs": 3}
+    )
     assert "gnnimpute" not in streamed.layers  # never held in memory
     back = ad.read_h5ad(path)
     np.testing.assert_array_equal(back.layers["gnnimpute"], kept.layers["gnnimpute"])

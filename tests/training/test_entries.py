@@ -2,18 +2,13 @@
 
 import numpy as np
 import scipy.sparse as sp
+from shared_helpers import random_target
 
 from gnnimpute.training.entries import ObservedEntries
 
 
-def _target(seed=0, shape=(30, 40)):
-    rng = np.random.default_rng(seed)
-    x = rng.poisson(0.7, shape).astype(np.float32) * rng.gamma(2, 5, shape[1]).astype(np.float32)
-    return sp.csr_matrix(x)
-
-
 def test_validation_split_is_fixed_disjoint_and_complete():
-    t = _target()
+    t = random_target()
     e = ObservedEntries(t, 0.2, np.random.default_rng(1))
     assert np.intersect1d(e.val, e.train).size == 0
     assert e.val.size + e.train.size == t.nnz
@@ -28,7 +23,7 @@ def test_validation_split_is_fixed_disjoint_and_complete():
 def test_val_seed_changes_the_split_alone():
     """A validation seed draws another split of the same size; the generator the run goes on
     with (gene batches, each epoch's draw) is left exactly where the default split leaves it."""
-    t = _target()
+    t = random_target()
     rng_default, rng_other = np.random.default_rng(1), np.random.default_rng(1)
     default = ObservedEntries(t, 0.2, rng_default)
     other = ObservedEntries(t, 0.2, rng_other, val_seed=5)

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from shared_helpers import random_target
 
 from gnnimpute.nn.inputs import GeneInput, ProjectedInput
 from gnnimpute.nn.model import GNNImputeModel
@@ -12,12 +13,6 @@ from gnnimpute.training.entries import ObservedEntries
 from gnnimpute.training.loss import GeneBatchLoss
 
 CPU = torch.device("cpu")
-
-
-def _target(seed=0, shape=(30, 40)):
-    rng = np.random.default_rng(seed)
-    x = rng.poisson(0.7, shape).astype(np.float32) * rng.gamma(2, 5, shape[1]).astype(np.float32)
-    return sp.csr_matrix(x)
 
 
 def _model_and_h(n_genes):
@@ -28,7 +23,7 @@ def _model_and_h(n_genes):
 
 
 def test_full_gene_batch_is_the_exact_mse():
-    t = _target()
+    t = random_target()
     e = ObservedEntries(t, 0.1, np.random.default_rng(0))
     model, h = _model_and_h(t.shape[1])
     loss = GeneBatchLoss(e, t, batch_size=1000, device=CPU)
@@ -43,7 +38,7 @@ def test_full_gene_batch_is_the_exact_mse():
 
 
 def test_stratified_gene_batch_is_unbiased():
-    t = _target(shape=(30, 60))
+    t = random_target(shape=(30, 60))
     e = ObservedEntries(t, 0.1, np.random.default_rng(0))
     model, h = _model_and_h(t.shape[1])
     exact = GeneBatchLoss(e, t, batch_size=1000, device=CPU)
@@ -58,7 +53,7 @@ def test_stratified_gene_batch_is_unbiased():
 
 
 def test_zero_weight_adds_the_zero_entries():
-    t = _target()
+    t = random_target()
     e = ObservedEntries(t, 0.1, np.random.default_rng(0))
     model, h = _model_and_h(t.shape[1])
     plain = GeneBatchLoss(e, t, batch_size=1000, device=CPU)
@@ -134,7 +129,7 @@ def test_detection_loss_values_and_gradients_match_autograds(repeated):
 def test_hurdle_loss_adds_the_scaled_detection_term():
     from gnnimpute.training.losses import level_scale
 
-    t = _target()
+    t = random_target()
     e = ObservedEntries(t, 0.1, np.random.default_rng(0))
     torch.manual_seed(0)
     model = GNNImputeModel(4, t.shape[1], hidden=(8, 3), detection=True).eval()
@@ -164,7 +159,7 @@ def test_hurdle_loss_adds_the_scaled_detection_term():
 def test_cpu_zero_pattern_has_the_sliced_blocks_values_in_the_logits_layout():
     """The CPU loss's zero pattern is scattered from CSC arrays instead of slicing scipy's matrix:
     the same values, row-major like the logits it multiplies (mixed layouts were slow)."""
-    t = _target(seed=5, shape=(50, 40))
+    t = random_target(seed=5, shape=(50, 40))
     e = ObservedEntries(t, 0.1, np.random.default_rng(0))
     loss = GeneBatchLoss(e, t, batch_size=12, device=CPU, detection_weight=1.0)
     genes, _ = loss.sample_genes(np.random.default_rng(1))
@@ -179,7 +174,7 @@ def test_device_resident_pieces_match_the_host_path():
     scattered zero pattern) gives what the host path gives, checked here with CPU tensors."""
     from gnnimpute.training.loss import scatter_zeros
 
-    t = _target(seed=4, shape=(60, 50))
+    t = random_target(seed=4, shape=(60, 50))
     t = sp.csr_matrix(t.toarray() * (np.arange(50) != 7))  # gene 7 has no non-zero at all
     e = ObservedEntries(t, 0.1, np.random.default_rng(0))
     dev = e.on_device(CPU)
@@ -221,7 +216,7 @@ def test_pinned_validation_batch_gives_the_unpinned_loss():
     restricted loss has caches of its own (a parent's pin, tensors or zeros are never served)."""
     from gnnimpute.training.loss import cells_view
 
-    t = _target(seed=6, shape=(40, 30))
+    t = random_target(seed=6, shape=(40, 30))
     e = ObservedEntries(t, 0.2, np.random.default_rng(0))
     loss = GeneBatchLoss(e, t, batch_size=12, device=CPU, detection_weight=1.0)
     genes, weights = loss.sample_genes(np.random.default_rng(1))

@@ -1,20 +1,14 @@
 """Stopping: early stopping with the best weights, the relative min_delta and the weight average."""
 
 import numpy as np
-import scipy.sparse as sp
 import torch
+from shared_helpers import random_target
 
 from gnnimpute.nn.inputs import GeneInput
 from gnnimpute.nn.model import GNNImputeModel
 from gnnimpute.training.entries import ObservedEntries
 
 CPU = torch.device("cpu")
-
-
-def _target(seed=0, shape=(30, 40)):
-    rng = np.random.default_rng(seed)
-    x = rng.poisson(0.7, shape).astype(np.float32) * rng.gamma(2, 5, shape[1]).astype(np.float32)
-    return sp.csr_matrix(x)
 
 
 def test_weight_average_is_an_exponential_moving_average():
@@ -46,7 +40,7 @@ def test_early_stopping_restores_weights_validated_in_eval_mode():
     from gnnimpute.training import fit
     from gnnimpute.training.config import TrainConfig
 
-    t = _target(shape=(40, 30))
+    t = random_target(shape=(40, 30))
     log_norm = t.copy()
     log_norm.data = np.log1p(log_norm.data)
     inputs = GeneInput(log_norm, np.arange(30), CPU)
