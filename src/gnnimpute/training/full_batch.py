@@ -8,7 +8,6 @@ entries; a fixed held-out share, never shown during training, drives early stopp
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,8 +19,7 @@ from .config import TrainConfig, TrainResult
 from .entries import training_entries
 from .loss import GeneBatchLoss
 from .loss_cells import LossCells
-from .optim import Adam
-from .stopping import EarlyStopping, WeightAverage, epoch_progress
+from .stopping import EarlyStopping
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +84,14 @@ def fit_full_batch(
         if device.type == "cuda":
             log.warning("loss_cells > 0 on a GPU draws each epoch on the host; 0 keeps it there")
 
-    opt = Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
-    ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
-    result = TrainResult(validate=validate)
-    start = time.perf_counter()
-    bar, reporter = epoch_progress(config)
-    stopping = EarlyStopping(config, result, bar, reporter, opt)
+    stopping, opt, ema = EarlyStopping.begin(model, config, validate)
+    reporter = stopping.reporter
     # On a GPU the epoch's draw, the hidden input and the loss's entries stay on the device; on
     # the CPU the host draw is kept (it fixes the CPU results of a seed). A cell sample is drawn
     # on the host.
     on_device = entries.on_device(device) if device.type == "cuda" and cells is None else None
     generator = torch.Generator(device=device).manual_seed(seed) if on_device else None
-    for epoch in reporter.track(bar):
+    for epoch in reporter.track(stopping.bar):
         model.train()
         if on_device is not None:
             batch = on_device.sample_train(config.mask_rate, generator)
@@ -124,4 +118,4 @@ def fit_full_batch(
         val_loss = validate(scored)  # the weights after this step, in eval mode: those we save
         if stopping.update(epoch, float(loss.detach()), val_loss, scored):
             break
-    return stopping.finish(model, start)
+    return stopping.finish(model)

@@ -13,7 +13,6 @@ the batch. The epoch loop mirrors `full_batch.fit_full_batch`: same hidden entri
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,11 +20,10 @@ import torch
 
 from ..nn.inputs import EncoderInput
 from ..nn.model import GNNImputeModel
-from .config import TrainResult, parse_cell_count
+from .config import parse_cell_count
 from .entries import training_entries
 from .loss import GeneBatchLoss, cells_view
-from .optim import Adam
-from .stopping import EarlyStopping, WeightAverage, epoch_progress
+from .stopping import EarlyStopping
 
 # A full-batch epoch costs ~3x less CPU than a mini-batch one (the 2-hop halos recompute
 # neighbours; docs/scale.md), so "auto" trains full batch whenever it fits in memory.
@@ -140,13 +138,9 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
         batches, entries, inputs, loss_fn, entry_ptr, val_mask, pattern, val_genes, val_weights,
         device, rng=np.random.default_rng(seed + 1),
     )  # fmt: skip
-    opt = Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
-    ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
-    result = TrainResult(validate=validate)
-    start = time.perf_counter()
-    bar, reporter = epoch_progress(config)
-    stopping = EarlyStopping(config, result, bar, reporter, opt)
-    for epoch in reporter.track(bar):
+    stopping, opt, ema = EarlyStopping.begin(model, config, validate)
+    reporter = stopping.reporter
+    for epoch in reporter.track(stopping.bar):
         model.train()
         picked = entries.sample_train(config.mask_rate, rng)
         x_all = entries.hidden_input(inputs, np.concatenate([entries.val, picked]))
@@ -178,7 +172,7 @@ def fit_minibatch(model: GNNImputeModel, inputs: EncoderInput, edge_index: torch
         reporter.step = ""
         if stopping.update(epoch, train_sum / max(n_train, 1), val_loss, scored):
             break
-    return stopping.finish(model, start)
+    return stopping.finish(model)
 
 
 class BatchValidation:

@@ -14,6 +14,7 @@ from ..errors import DivergenceError
 from ..nn.model import GNNImputeModel
 from ..progress import EpochReporter
 from .config import TrainConfig, TrainResult
+from .optim import Adam
 
 
 class WeightAverage:
@@ -52,7 +53,20 @@ class EarlyStopping:
         self.best, self.best_state, self.since_best = math.inf, None, 0
         self.reference = math.inf  # the best loss when patience was last reset
         self.opt = opt
+        self.started = time.perf_counter()
         self.decay = PlateauDecay(opt, config.lr_patience, config.lr_factor) if opt else None
+
+    @classmethod
+    def begin(cls, model: GNNImputeModel, config: TrainConfig, validate):
+        """What both training loops start with: the optimizer, the weight average (or None), the
+        progress output and this rule, its clock started; returns (stopping, opt, ema)."""
+        opt = Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
+        ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
+        result = TrainResult(validate=validate)
+        started = time.perf_counter()
+        stopping = cls(config, result, *epoch_progress(config), opt)
+        stopping.started = started
+        return stopping, opt, ema
 
     def update(self, epoch: int, train_loss: float, val_loss: float, scored) -> bool:
         """Record an epoch whose weights `scored` gave `val_loss`; True when training should stop."""
@@ -95,8 +109,10 @@ class EarlyStopping:
         for key, value in state.items():
             self.best_state[key].copy_(value)
 
-    def finish(self, model: GNNImputeModel, start: float) -> TrainResult:
-        """Close the progress output and restore the best weights into `model`."""
+    def finish(self, model: GNNImputeModel, start: float | None = None) -> TrainResult:
+        """Close the progress output and restore the best weights into `model`; the time counts
+        from `start` (default: when `begin` made this rule)."""
+        start = self.started if start is None else start
         self.bar.close()
         self.reporter.close()
         if self.best_state is not None:
