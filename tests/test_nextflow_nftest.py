@@ -33,8 +33,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
-def test_nf_test_suites_pass(tmp_path):
+def _run_nf_test(args: list[str], cwd: Path, timeout: int, **env_extra: str):
+    """`scripts/nf-test test --ci ARGS` in `cwd` (skips without Java or nf-test): (rc, output)."""
     if shutil.which("java") is None:
         pytest.skip(
             "Java is not installed: nf-test and Nextflow cannot run (make setup installs it)"
@@ -42,18 +42,23 @@ def test_nf_test_suites_pass(tmp_path):
     problem = _nf_test_available()
     if problem:
         pytest.skip(f"nf-test is not available: {problem}")
-    env = _env()
-    env["NFT_WORKDIR"] = str(tmp_path / "nf-test")
-    env["NXF_HOME"] = tempfile.mkdtemp(prefix="gnnimpute-nxf-home-", dir=tmp_path)
     res = subprocess.run(
-        [str(ROOT / "scripts/nf-test"), "test", "--ci"],
-        cwd=ROOT,
+        [str(ROOT / "scripts/nf-test"), "test", "--ci", *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
-        env=env,
-        timeout=1200,
+        env={**_env(), **env_extra},
+        timeout=timeout,
     )
-    out = res.stdout + res.stderr
+    return res, res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_nf_test_suites_pass(tmp_path):
+    res, out = _run_nf_test(
+        [], ROOT, 1200, NFT_WORKDIR=str(tmp_path / "nf-test"),
+        NXF_HOME=tempfile.mkdtemp(prefix="gnnimpute-nxf-home-", dir=tmp_path),
+    )  # fmt: skip
     assert res.returncode == 0, out[-6000:]
     assert "FAILED" not in out
     # every module and the pipeline ran, none was silently left out
@@ -67,11 +72,6 @@ def test_nf_test_suites_pass(tmp_path):
 def test_a_module_folder_copied_alone_passes_its_nf_tests(tmp_path, module):
     """The module folder alone in an empty host (only nf-test's config files, empty): its
     inputs are its own tiny files or stubs, its checks run in its own environment."""
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed: nf-test and Nextflow cannot run")
-    problem = _nf_test_available()
-    if problem:
-        pytest.skip(f"nf-test is not available: {problem}")
     host = tmp_path / "host"
     folder = host / "modules" / "local" / module
     shutil.copytree(ROOT / "modules/local/gnnimpute" / module, folder)
@@ -80,17 +80,9 @@ def test_a_module_folder_copied_alone_passes_its_nf_tests(tmp_path, module):
     (host / "tests/nextflow.config").write_text(
         "// the host's settings of every nf-test run: none\n"
     )
-    env = _env()
-    env["NXF_HOME"] = str(tmp_path / "nxf-home")
-    res = subprocess.run(
-        [str(ROOT / "scripts/nf-test"), "test", "--ci", f"modules/local/{module}/tests/"],
-        cwd=host,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
+    res, out = _run_nf_test(
+        [f"modules/local/{module}/tests/"], host, 900, NXF_HOME=str(tmp_path / "nxf-home")
     )
-    out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]
     n_tests = {"evaluate": 2}.get(module, 3)
     assert f"Executed {n_tests} tests" in out and "FAILED" not in out, out[-3000:]
